@@ -1,0 +1,108 @@
+#!/usr/bin/python
+"""Ansible module: gather netmedic facts on the target."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: netmedic_facts
+short_description: Gather netmedic host facts (port owners, units, DNS, processes, ephemeral ports, channels)
+description:
+  - Runs the netmedic agent's collectors on the target and returns their document
+    as C(ansible_facts.netmedic), the same document C(netmedic facts) prints and
+    C(/etc/ansible/facts.d/netmedic.fact) exposes as C(ansible_local.netmedic).
+  - Gathering is read-only, so it runs in check mode too.
+  - The agent must be on the target, installed by the C(netmedic_agent) role or
+    present in a checkout named by O(agent_path).
+options:
+  only:
+    description: Fact families to gather; all when empty.
+    type: list
+    elements: str
+    choices: [ports, units, dns, processes, ephemeral, channels]
+    default: []
+  agent_path:
+    description: Directory that holds the agent's C(netmedic) package.
+    type: path
+    default: /usr/lib/netmedic
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  facts:
+    support: full
+  platform:
+    platforms: posix
+author:
+  - netmedic
+"""
+
+EXAMPLES = r"""
+# Gather every family with the installed agent
+- name: Gather netmedic facts
+  netmedic_facts:
+
+# Gather only port owners, from an agent in a checkout
+- name: Gather port owners
+  netmedic_facts:
+    only: [ports]
+    agent_path: /srv/netmedic/agent
+
+# Use the result
+- name: Show who holds 1900/udp
+  ansible.builtin.debug:
+    msg: "{{ ansible_facts.netmedic.ports.sockets | selectattr('port', 'equalto', 1900) | list }}"
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts to add to ansible_facts.
+  returned: always
+  type: complex
+  contains:
+    netmedic:
+      description: The agent's facts document (schema in docs/facts.md).
+      returned: always
+      type: dict
+      sample:
+        schema_version: 1
+        host: web-01
+        collected_at: "2026-11-22T04:00:00Z"
+        duration_ms: 41
+        ports: {source: netlink, sockets: []}
+        errors: []
+"""
+
+import sys
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "only": {
+                "type": "list",
+                "elements": "str",
+                "default": [],
+                "choices": ["ports", "units", "dns", "processes", "ephemeral", "channels"],
+            },
+            "agent_path": {"type": "path", "default": "/usr/lib/netmedic"},
+        },
+        supports_check_mode=True,
+    )
+    sys.path.insert(0, module.params["agent_path"])
+    try:
+        from netmedic.facts import gather_facts  # noqa: PLC0415 -- the path is known only now
+    except ImportError as exc:
+        module.fail_json(
+            msg=f"netmedic agent not found under {module.params['agent_path']}: {exc}; "
+            "install it with the netmedic_agent role or set agent_path"
+        )
+    document = gather_facts(only=module.params["only"] or None)
+    module.exit_json(changed=False, ansible_facts={"netmedic": document})
+
+
+if __name__ == "__main__":
+    main()

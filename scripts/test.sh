@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# `make test`: everything, on a fresh Debian/Ubuntu machine, as root.
+# Stages: setup (venv, docker engine, images) → lint → pytest → molecule (both distros).
+# Every stage prints its wall time; any failure fails the run with its reason.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+declare -a summary=()
+status=0
+
+stage() {  # stage NAME COMMAND...
+  local name=$1 start=$SECONDS; shift
+  echo "=== ${name}"
+  if "$@"; then
+    summary+=("$(printf '%-9s ok     %5d s' "$name" $((SECONDS - start)))")
+  else
+    summary+=("$(printf '%-9s FAILED %5d s' "$name" $((SECONDS - start)))")
+    status=1
+  fi
+}
+
+report() {
+  echo "=== stage times"
+  printf '%s\n' "${summary[@]}"
+  [ $status -eq 0 ] && echo "make test: all stages passed" || echo "make test: FAILED (see above)"
+}
+
+lint() {
+  local rc=0
+  yamllint --strict . || rc=1
+  ansible-lint --profile production || rc=1
+  ruff check agent bench library || rc=1
+  mypy || rc=1
+  return $rc
+}
+
+setup() {
+  scripts/venv.sh test && scripts/lab.sh images
+}
+
+# The engine we start is ours to stop; one that was already running is left alone.
+trap 'scripts/lab.sh down' EXIT
+
+stage setup setup
+if [ $status -ne 0 ]; then
+  echo "make test: setup failed, so lint, pytest and the container suite cannot run" >&2
+  report; exit 1
+fi
+stage lint lint
+stage pytest pytest
+stage molecule scripts/molecule.sh
+report
+exit $status
