@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: netmedic_facts
-short_description: Gather netmedic host facts (port owners, units, DNS, processes, ephemeral ports, channels)
+short_description: Gather netmedic host facts (port owners, units, DNS, processes, ports, channels)
 description:
   - Runs the netmedic agent's collectors on the target and returns their document
     as C(ansible_facts.netmedic), the same document C(netmedic facts) prints and
