@@ -48,6 +48,9 @@ engine_down() {
 }
 
 images() {
+  # Several runs may ask at once (parallel scenarios, developers): build each image once.
+  exec 9>.lab/images.lock
+  flock 9
   : > .lab/images.env.tmp
   for distro in $distros; do
     image=$(molecule/images/build.sh "$distro")
