@@ -94,13 +94,14 @@ def main() -> None:
     )
     sys.path.insert(0, module.params["agent_path"])
     try:
-        from netmedic.facts import gather_facts  # noqa: PLC0415 -- the path is known only now
+        from netmedic.context import Context  # noqa: PLC0415 -- the path is known only now
+        from netmedic.facts import gather  # noqa: PLC0415
     except ImportError as exc:
         module.fail_json(
             msg=f"netmedic agent not found under {module.params['agent_path']}: {exc}; "
             "install it with the netmedic_agent role or set agent_path"
         )
-    document = gather_facts(only=module.params["only"] or None)
+    document = gather(Context(only=module.params["only"] or None))
     module.exit_json(changed=False, ansible_facts={"netmedic": document})
 
 

@@ -1,0 +1,145 @@
+"""Command line: ``netmedic facts [--only F,...] [--format json|yaml]``.
+
+Subcommands dispatch through :data:`COMMANDS`; ``diagnose``, ``check ID`` and
+``probe-bind`` plug in there. Options are parsed by hand rather than with
+argparse: ``netmedic facts --only ports`` is on a latency budget and argparse's
+import (gettext, locale machinery) costs more than the rest of the CLI.
+
+Exit codes: 0 facts printed (even when collectors failed: see ``errors``),
+2 usage error.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, TextIO, Tuple
+
+USAGE = """\
+usage: netmedic <command> [options]
+
+commands:
+  facts [--only FAMILY[,FAMILY...]] [--format json|yaml]
+        print the host's facts document (families: ports, units, dns,
+        processes, ephemeral, channels); exit 0 even when a collector fails
+  diagnose [--format table|json] [--facts FILE] [--config FILE]
+        match the catalog against this host's facts (or a saved facts
+        document); exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
+  check ID [--subject S] [--facts FILE] [--config FILE] [--format text|json]
+        exit 0 when finding ID is absent, 1 when present, 3 unknown id
+  probe-bind tcp|udp PORT [--addr A] [--format text|json]
+        bind PORT and classify it: exit 0 free, 1 in use (holder named),
+        2 address not available, 3 other error
+"""
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+
+
+class UsageError(ValueError):
+    """Bad command line; the message names the argument."""
+
+
+def parse_args(
+    args: Sequence[str], positional: Sequence[str], options: Mapping[str, str]
+) -> Tuple[Dict[str, str], Dict[str, str]]:
+    """Split ``args`` into named positionals and ``--name value`` options.
+
+    ``(["udp", "1900", "--addr=::"], ["proto", "port"], {"addr": "0.0.0.0"})``
+    → ``({"proto": "udp", "port": "1900"}, {"addr": "::"})``.
+    """
+    values = dict(options)
+    found: List[str] = []
+    pending = list(args)
+    while pending:
+        arg = pending.pop(0)
+        if not arg.startswith("--"):
+            found.append(arg)
+            continue
+        name, sep, value = arg[2:].partition("=")
+        if name not in options:
+            raise UsageError(f"unknown option: --{name}")
+        if not sep:
+            if not pending:
+                raise UsageError(f"option --{name} needs a value")
+            value = pending.pop(0)
+        values[name] = value
+    if len(found) != len(positional):
+        wanted = " ".join(name.upper() for name in positional) or "no arguments"
+        raise UsageError(f"expected {wanted}, got {' '.join(found) or 'nothing'}")
+    return dict(zip(positional, found)), values
+
+
+def _render(doc: object, output_format: str) -> str:
+    if output_format == "yaml":
+        import yaml  # noqa: PLC0415 - only for --format yaml
+
+        return str(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))
+    import json  # noqa: PLC0415 - not needed for usage errors
+
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def cmd_facts(args: Sequence[str], out: TextIO) -> int:
+    """``netmedic facts``: collect and print the facts document."""
+    _, options = parse_args(args, (), {"only": "", "format": "json"})
+    if options["format"] not in ("json", "yaml"):
+        raise UsageError(f"--format must be json or yaml, not {options['format']!r}")
+    only: Optional[List[str]] = [f for f in options["only"].split(",") if f] or None
+
+    # Deferred so `--help` and usage errors stay instant.
+    from netmedic.context import Context  # noqa: PLC0415
+    from netmedic.facts import gather, select_families  # noqa: PLC0415
+
+    try:
+        select_families(only)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    out.write(_render(gather(Context(only=only)), options["format"]))
+    return EXIT_OK
+
+
+Command = Callable[[Sequence[str], TextIO], int]
+
+def _catalog_command(name: str) -> Command:
+    """A handler from netmedic.commands, imported on use: it loads yaml and the catalog."""
+
+    def run(args: Sequence[str], out: TextIO) -> int:
+        from netmedic import commands  # noqa: PLC0415
+
+        return commands.COMMANDS[name](args, out)
+
+    return run
+
+
+COMMANDS: Dict[str, Command] = {
+    "facts": cmd_facts,
+    # These report their own usage errors with exit 3 (UNKNOWN): 2 means CRITICAL there.
+    **{name: _catalog_command(name) for name in ("diagnose", "check", "probe-bind")},
+}
+
+
+def _split(argv: Sequence[str]) -> Tuple[Optional[Command], Sequence[str]]:
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        return None, ()
+    command = COMMANDS.get(argv[0])
+    if command is None:
+        raise UsageError(f"unknown command: {argv[0]}")
+    return command, argv[1:]
+
+
+def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None) -> int:
+    """Entry point of the ``netmedic`` console script and ``python -m netmedic``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    stream = sys.stdout if out is None else out
+    try:
+        if any(arg in ("-h", "--help") for arg in args[1:]):
+            stream.write(USAGE)
+            return EXIT_OK
+        command, rest = _split(args)
+        if command is None:
+            stream.write(USAGE)
+            return EXIT_OK if args else EXIT_USAGE
+        return command(rest, stream)
+    except UsageError as exc:
+        sys.stderr.write(f"netmedic: {exc}\n\n{USAGE}")
+        return EXIT_USAGE

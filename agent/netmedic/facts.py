@@ -1,0 +1,132 @@
+"""Run the collectors and assemble the facts document.
+
+The document (schema: ``schema/facts.schema.json``, docs: docs/facts.md)::
+
+    {"schema_version": 1, "host": "web1", "collected_at": "2024-05-01T10:00:00Z",
+     "duration_ms": 12, "ports": {...}, "units": {...}, ..., "errors": []}
+
+A collector that raises one of :data:`COLLECTOR_ERRORS` yields an ``errors`` entry
+and ``null`` for its family; the others still report. Collector modules are
+imported lazily so ``--only ports`` imports nothing the ports path does not need.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import subprocess
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
+
+from netmedic import SCHEMA_VERSION
+from netmedic.context import Context, Facts
+
+# Collection order matters: units needs the port owners, dns needs the units.
+FAMILIES: Tuple[str, ...] = ("ports", "units", "dns", "processes", "ephemeral", "channels")
+
+# Families that read /etc/netmedic/config.yml; the file (and yaml) is loaded only
+# when one of them is requested.
+CONFIG_FAMILIES = frozenset({"units", "dns", "processes", "ephemeral", "channels"})
+
+# What a collector may fail with: OS and parse errors, bad config shapes, missing
+# optional modules, failed commands. Anything else is a bug and should surface.
+COLLECTOR_ERRORS: Tuple[Type[BaseException], ...] = (
+    OSError,
+    ValueError,  # includes UnicodeDecodeError and json.JSONDecodeError
+    LookupError,
+    TypeError,
+    ImportError,
+    RuntimeError,
+    subprocess.SubprocessError,
+)
+
+ErrorEntry = Dict[str, str]
+
+
+def error_entry(family: str, exc: BaseException) -> ErrorEntry:
+    """The one place a failure becomes data.
+
+    ``("ports", PermissionError(13, "denied"))``
+    → ``{"family": "ports", "type": "PermissionError", "message": "[Errno 13] denied"}``
+    """
+    return {"family": family, "type": type(exc).__name__, "message": str(exc)}
+
+
+def select_families(only: Optional[Sequence[str]]) -> Tuple[str, ...]:
+    """Requested families in collection order: ``["dns", "ports"]`` → ``("ports", "dns")``."""
+    if not only:
+        return FAMILIES
+    unknown = sorted(set(only) - set(FAMILIES))
+    if unknown:
+        raise ValueError(
+            f"unknown fact families: {', '.join(unknown)} (known: {', '.join(FAMILIES)})"
+        )
+    return tuple(family for family in FAMILIES if family in only)
+
+
+def _port_owner_units(ports: Any) -> List[str]:
+    """Units owning listening sockets.
+
+    ``{"sockets": [{"owner": {"unit": "a.service"}}, {"owner": None}]}`` → ``["a.service"]``
+    """
+    units = set()
+    for sock in (ports or {}).get("sockets", ()):
+        owner = sock.get("owner") or {}
+        unit = owner.get("unit")
+        if unit:
+            units.add(unit)
+    return sorted(units)
+
+
+def _context_for(family: str, ctx: Context, doc: Facts) -> Context:
+    """Hand a collector what earlier families found, so nothing is collected twice."""
+    derived: Dict[str, Any] = {name: doc[name] for name in FAMILIES if doc.get(name) is not None}
+    if family == "units":
+        return dataclasses.replace(
+            ctx, related_units=_port_owner_units(doc.get("ports")), derived=derived
+        )
+    return dataclasses.replace(ctx, derived=derived)
+
+
+def _default_import(family: str) -> Callable[[Context], Dict[str, Any]]:
+    module = importlib.import_module(f"netmedic.collectors.{family}")
+    collect: Callable[[Context], Dict[str, Any]] = module.collect
+    return collect
+
+
+def gather(
+    ctx: Context,
+    load: Callable[[str], Callable[[Context], Dict[str, Any]]] = _default_import,
+) -> Facts:
+    """Collect the families in ``ctx.only`` (all when None) into one document.
+
+    ``load`` maps a family name to its ``collect`` function; tests swap it to force
+    a collector to raise.
+    """
+    started = ctx.monotonic()
+    families = select_families(ctx.only)
+    errors: List[ErrorEntry] = []
+    if CONFIG_FAMILIES.intersection(families) and not ctx.config:
+        from netmedic.config import load_config  # noqa: PLC0415 - yaml only when needed
+
+        config, config_error = load_config(ctx.etc_root)
+        if config_error is not None:
+            errors.append(error_entry("config", config_error))
+        ctx = dataclasses.replace(ctx, config=config)
+    doc: Facts = {
+        "schema_version": SCHEMA_VERSION,
+        "host": os.uname().nodename,
+        # time.strftime, not datetime: keeps the fast path's imports small.
+        "collected_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ctx.clock())),
+        "duration_ms": 0,
+    }
+    for family in families:
+        try:
+            doc[family] = load(family)(_context_for(family, ctx, doc))
+        except COLLECTOR_ERRORS as exc:
+            doc[family] = None
+            errors.append(error_entry(family, exc))
+    doc["duration_ms"] = round((ctx.monotonic() - started) * 1000)
+    doc["errors"] = errors
+    return doc

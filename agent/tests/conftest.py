@@ -1,0 +1,83 @@
+"""Shared test helpers: fixture roots and a recording fake command runner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import pytest
+
+from netmedic.collectors.units import parse_show
+from netmedic.context import CommandResult, Context
+
+FIXTURES = Path(__file__).parent / "fixtures"
+RECORDED_SHOW = FIXTURES / "units" / "systemctl-show.txt"
+
+# What real systemctl prints for a unit it does not know (captured in the lab).
+_NOT_FOUND = """\
+NRestarts=0
+ExecMainStartTimestampMonotonic=0
+Id={name}
+Requires=
+Wants=
+After=
+LoadState=not-found
+ActiveState=inactive
+SubState=dead
+FragmentPath=
+DropInPaths=
+UnitFileState=
+ActiveEnterTimestampMonotonic=0
+NeedDaemonReload=no
+"""
+
+
+class FakeSystemctl:
+    """Answers ``systemctl show ... -- u1 u2`` from recorded blocks, in argument order.
+
+    Units absent from the recording get systemd's own not-found block.
+    """
+
+    def __init__(self, recorded: str, overrides: Dict[str, Dict[str, str]] | None = None) -> None:
+        self.blocks = {b["Id"]: b for b in parse_show(recorded)}
+        for unit, props in (overrides or {}).items():
+            self.blocks.setdefault(unit, {"Id": unit}).update(props)
+        self.calls: List[List[str]] = []
+
+    def __call__(self, argv: Sequence[str], timeout: float) -> CommandResult:
+        self.calls.append(list(argv))
+        assert argv[:2] == ["systemctl", "show"], argv
+        names = list(argv[argv.index("--") + 1 :])
+        out = []
+        for name in names:
+            block = self.blocks.get(name)
+            if block is None:
+                out.append(_NOT_FOUND.format(name=name))
+            else:
+                out.append("".join(f"{k}={v}\n" for k, v in block.items()))
+        return CommandResult(0, "\n".join(out), "")
+
+
+@pytest.fixture
+def systemd_run(tmp_path: Path) -> Path:
+    """A run_root where systemd looks booted (``/run/systemd/system`` exists)."""
+    run = tmp_path / "run"
+    (run / "systemd" / "system").mkdir(parents=True)
+    return run
+
+
+@pytest.fixture
+def recorded_systemctl() -> FakeSystemctl:
+    return FakeSystemctl(RECORDED_SHOW.read_text())
+
+
+def fixture_ctx(root: Path, **kwargs: object) -> Context:
+    """A Context whose /etc, /run, /proc, /sys all live under ``root``."""
+    roots: Dict[str, object] = {
+        "proc_root": root / "proc",
+        "sys_root": root / "sys",
+        "etc_root": root / "etc",
+        "run_root": root / "run",
+    }
+    roots.update(kwargs)
+    return Context(**roots)  # type: ignore[arg-type]

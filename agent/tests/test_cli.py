@@ -1,0 +1,105 @@
+"""CLI: the real `netmedic facts` on this host, --only, --format, exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from test_schema import assert_valid
+
+from netmedic import cli
+from netmedic.collectors import channels
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_console_script_on_this_host_is_valid_and_exits_0() -> None:
+    done = _run(str(VENV_BIN / "netmedic"), "facts")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert_valid(doc)
+    assert doc["host"] == os.uname().nodename
+    if not Path("/run/systemd/system").is_dir():
+        assert doc["units"]["systemd"] == "not running"
+    # a failed collector is an errors entry, never a missing document
+    assert {e["family"] for e in doc["errors"]} <= {"ports"}
+
+
+def test_python_m_only_ephemeral() -> None:
+    done = _run(sys.executable, "-m", "netmedic", "facts", "--only", "ephemeral")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert set(doc) == {
+        "schema_version",
+        "host",
+        "collected_at",
+        "duration_ms",
+        "ephemeral",
+        "errors",
+    }
+    assert_valid(doc)
+
+
+def test_only_ports_imports_nothing_heavy() -> None:
+    code = (
+        "import io, sys; from netmedic import cli;"
+        "cli.main(['facts', '--only', 'ports'], io.StringIO());"
+        "print(sorted(m for m in ('yaml','psutil','argparse','netmedic.collectors.units',"
+        "'netmedic.collectors.dns','netmedic.config') if m in sys.modules))"
+    )
+    done = _run(sys.executable, "-c", code)
+    assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_collector_failure_still_exits_0(monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(ctx: object) -> dict:  # type: ignore[type-arg]
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(channels, "collect", boom)
+    out = io.StringIO()
+    assert cli.main(["facts", "--only", "channels,ephemeral"], out) == 0
+    doc = json.loads(out.getvalue())
+    assert doc["channels"] is None
+    assert doc["ephemeral"]["port_range"]["size"] > 0
+    assert doc["errors"] == [
+        {"family": "channels", "type": "OSError", "message": "[Errno 5] Input/output error"}
+    ]
+    assert_valid(doc)
+
+
+def test_yaml_format() -> None:
+    out = io.StringIO()
+    assert cli.main(["facts", "--only=ephemeral", "--format", "yaml"], out) == 0
+    assert yaml.safe_load(out.getvalue())["ephemeral"]["tcp_tw_reuse"] in (0, 1, 2)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["facts", "--only", "nope"], "unknown fact families: nope"),
+        (["facts", "--format", "xml"], "--format must be json or yaml"),
+        (["facts", "--only"], "option --only needs a value"),
+        (["facts", "--verbose"], "unknown option: --verbose"),
+        (["frobnicate"], "unknown command: frobnicate"),
+        ([], ""),
+    ],
+)
+def test_usage_errors_exit_2(argv: list, message: str, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[type-arg]
+    assert cli.main(argv, io.StringIO()) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_help_exits_0() -> None:
+    out = io.StringIO()
+    assert cli.main(["facts", "--help"], out) == 0
+    assert "usage: netmedic" in out.getvalue()

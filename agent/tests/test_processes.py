@@ -1,0 +1,212 @@
+"""Processes family with real processes: a renamed child, a zombie, a tun holder, an orphan."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+import pytest
+from conftest import FIXTURES
+
+from netmedic.collectors import processes
+from netmedic.context import Context
+
+# Sets its own comm (PR_SET_NAME) so the profile matches by name, like a copied binary.
+_NAMED_CHILD = """
+import ctypes, os, sys, time
+ctypes.CDLL(None).prctl(15, sys.argv[1].encode(), 0, 0, 0)
+if sys.argv[2] == "tun":
+    fd = os.open("/dev/net/tun", os.O_RDWR)
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def _spawn(name: str, mode: str = "plain") -> subprocess.Popen[str]:
+    child = subprocess.Popen(
+        [sys.executable, "-c", _NAMED_CHILD, name, mode], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None and child.stdout.readline() == "ready\n"
+    return child
+
+
+@pytest.fixture
+def children() -> Iterator[List[subprocess.Popen[str]]]:
+    spawned: List[subprocess.Popen[str]] = []
+    yield spawned
+    for child in spawned:
+        child.kill()
+        child.wait()
+
+
+def _profile(**match: Any) -> Dict[str, Any]:
+    return {"name": "gp", "match": match, "gui": ["nmgui-test"]}
+
+
+def _collect(*profiles: Dict[str, Any], run_root: Path = Path("/run")) -> List[Dict[str, Any]]:
+    result: List[Dict[str, Any]] = processes.collect(
+        Context(run_root=run_root, config={"processes": list(profiles)})
+    )["profiles"]
+    return result
+
+
+def test_matches_a_named_child_with_identity(children: List[subprocess.Popen[str]]) -> None:
+    children.append(_spawn("nmtest-gpclnt"))
+    (profile,) = _collect(_profile(name="nmtest-gpclnt", user="root"))
+    assert profile["error"] is None
+    assert profile["gui_running"] is False
+    (proc,) = profile["processes"]
+    assert proc["pid"] == children[0].pid
+    assert proc["ppid"] == os.getpid()
+    assert proc["name"] == "nmtest-gpclnt"
+    assert proc["user"] == "root"
+    assert proc["cmdline"][0] == sys.executable
+    assert proc["zombie"] is False
+    assert proc["reparented"] is False
+    assert proc["orphaned"] is True  # the profile's GUI is not running
+    assert proc["tun_open"] is False
+    assert isinstance(proc["start_time"], float)
+
+
+def test_gui_running_means_not_orphaned(children: List[subprocess.Popen[str]]) -> None:
+    children.extend([_spawn("nmtest-gpclnt"), _spawn("nmgui-test")])
+    (profile,) = _collect(_profile(name="nmtest-gpclnt"))
+    assert profile["gui_running"] is True
+    assert profile["processes"][0]["orphaned"] is False
+
+
+def test_user_criterion_filters(children: List[subprocess.Popen[str]]) -> None:
+    children.append(_spawn("nmtest-gpclnt"))
+    (profile,) = _collect(_profile(name="nmtest-gpclnt", user="nobody"))
+    assert profile["processes"] == []
+
+
+def test_zombie(children: List[subprocess.Popen[str]]) -> None:
+    child = _spawn("nmtest-zombie")
+    children.append(child)
+    os.kill(child.pid, 9)
+    for _ in range(100):  # until the kernel shows it as Z (we have not reaped it)
+        if Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z":
+            break
+        time.sleep(0.01)
+    (profile,) = _collect(_profile(name="nmtest-zombie"))
+    (proc,) = profile["processes"]
+    assert proc["zombie"] is True
+    assert proc["state"] == "Z"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/net/tun"), reason="no /dev/net/tun here")
+def test_tun_holder(children: List[subprocess.Popen[str]]) -> None:
+    children.extend([_spawn("nmtest-gpsvc", "tun"), _spawn("nmtest-gpsvc")])
+    (profile,) = _collect(_profile(name="nmtest-gpsvc"))
+    by_pid = {p["pid"]: p["tun_open"] for p in profile["processes"]}
+    assert by_pid == {children[0].pid: True, children[1].pid: False}
+
+
+def test_reparented_orphan(tmp_path: Path) -> None:
+    fake = tmp_path / "nmtest-orphan"
+    shutil.copy("/bin/sleep", fake)  # a copied binary gives the right process name
+    pid_file = tmp_path / "pid"
+    subprocess.run(["sh", "-c", f'"{fake}" 60 & echo $! > "{pid_file}"'], check=True)
+    pid = int(pid_file.read_text())
+    try:
+        (profile,) = _collect(
+            {"name": "o", "match": {"name": "nmtest-orphan", "exe": "nmtest-orphan$"}}
+        )
+        (proc,) = profile["processes"]
+        assert proc["pid"] == pid
+        assert proc["exe"] == str(fake)
+        parent_comm = Path(f"/proc/{proc['ppid']}/comm").read_text().strip()
+        assert proc["reparented"] is (proc["ppid"] == 1 or parent_comm == "systemd")
+        assert proc["orphaned"] is proc["reparented"]
+    finally:
+        os.kill(pid, 9)
+
+
+def test_cmdline_regex_and_long_names(children: List[subprocess.Popen[str]]) -> None:
+    children.append(_spawn("nmtest-a-very-long-name"))  # comm is cut at 15 chars
+    (by_cmdline,) = _collect({"name": "c", "match": {"cmdline": "nmtest-a-very-long-name plain"}})
+    assert [p["pid"] for p in by_cmdline["processes"]] == [children[0].pid]
+    assert by_cmdline["processes"][0]["name"] == "nmtest-a-very-l"
+
+
+def test_lock_files_from_fixture_run_root() -> None:
+    profile = {
+        "name": "gp",
+        "match": {"name": "nmtest-none"},
+        "lock_files": [
+            "/var/run/gpclient.lock",
+            "/run/gpservice.lock",
+            "/run/bad.lock",
+            "/run/absent.lock",
+        ],
+    }
+    (facts,) = _collect(profile, run_root=FIXTURES / "processes" / "run")
+    assert facts["lock_files"] == [
+        {
+            "path": "/var/run/gpclient.lock",
+            "exists": True,
+            "pid": 4194303,
+            "port": None,
+            "pid_alive": False,
+            "error": None,
+        },
+        {
+            "path": "/run/gpservice.lock",
+            "exists": True,
+            "pid": 4194302,
+            "port": 4123,
+            "pid_alive": False,
+            "error": None,
+        },
+        {
+            "path": "/run/bad.lock",
+            "exists": True,
+            "pid": None,
+            "port": None,
+            "pid_alive": None,
+            "error": "no pid in 'garbage'",
+        },
+        {
+            "path": "/run/absent.lock",
+            "exists": False,
+            "pid": None,
+            "port": None,
+            "pid_alive": None,
+            "error": None,
+        },
+    ]
+
+
+def test_live_lock_pid(tmp_path: Path) -> None:
+    (tmp_path / "me.lock").write_text(f"{os.getpid()}\n")
+    (facts,) = _collect(
+        {"name": "x", "match": {"name": "nmtest-none"}, "lock_files": ["/run/me.lock"]},
+        run_root=tmp_path,
+    )
+    assert facts["lock_files"][0]["pid_alive"] is True
+
+
+def test_bad_profiles_are_reported_not_raised() -> None:
+    bad_regex, no_match = _collect({"name": "r", "match": {"name": "("}}, {"name": "m"})
+    assert bad_regex["error"].startswith("match.name: invalid regex '('")
+    assert no_match["error"] == "match must be a non-empty mapping"
+
+
+def test_no_profiles_no_proc_pass(tmp_path: Path) -> None:
+    assert processes.collect(Context(proc_root=tmp_path / "absent")) == {"profiles": []}
+
+
+def test_parse_stat_with_parens_in_comm() -> None:
+    assert processes.parse_stat("42 (gp (x) y) S 1 42 42 0") == processes.ProcStat(
+        "gp (x) y", "S", 1
+    )
+
+
+def test_unreadable_fd_dir(tmp_path: Path) -> None:
+    assert processes.tun_open(tmp_path, 12345) == (None, f"FileNotFoundError: {tmp_path}/12345/fd")
