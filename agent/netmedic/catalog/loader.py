@@ -1,0 +1,279 @@
+"""Read catalog files: shipped entries, then operator files that add or override.
+
+Order: ``netmedic/catalog/*.yml`` (shipped, one entry per file), then
+``<etc_root>/netmedic/catalog.d/*.yml`` in name order. An operator file whose
+``id`` is a shipped one replaces it when it has a ``match``, or *patches* it
+when it has none (``{id: ephemeral-port-pressure, params: {max_pressure: 0.6}}``
+changes one threshold; ``{id: X, enabled: false}`` turns an entry off).
+
+A file that fails is rejected alone, with a message naming the file and the
+field (``/etc/netmedic/catalog.d/x.yml: match.when.op: 'equals' is not one of:
+eq, ne, ...``); the others still load, and callers report the rejection.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+import yaml
+
+from netmedic.catalog.matcher import CompileError, Condition, Loop, compile_condition, compile_loop
+from netmedic.catalog.paths import PathError
+from netmedic.catalog.template import check_template
+from netmedic.catalog.validate import Validator
+
+SHIPPED_DIR = Path(__file__).resolve().parent
+SCHEMA_PATH = SHIPPED_DIR.parent / "schema" / "catalog.schema.json"
+OPERATOR_RELDIR = "netmedic/catalog.d"
+# Roots of the match scope; a binding with one of these names would hide facts.
+RESERVED_NAMES = frozenset(
+    {
+        "ports",
+        "units",
+        "dns",
+        "processes",
+        "ephemeral",
+        "channels",
+        "errors",
+        "config",
+        "params",
+        "host",
+    }
+)
+
+
+class CatalogError(ValueError):
+    """A catalog file was rejected; ``str()`` names the file and the field."""
+
+    def __init__(self, source: str, field: str, message: str) -> None:
+        super().__init__(f"{source}: {field + ': ' if field else ''}{message}")
+        self.source = source
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Evidence:
+    text: str
+    when: Optional[Condition] = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A compiled catalog entry, ready to match (see docs/catalog.md)."""
+
+    id: str
+    title: str
+    severity: str
+    subject: str
+    loops: Tuple[Loop, ...]
+    when: Optional[Condition]
+    evidence: Tuple[Evidence, ...]
+    role: str
+    role_vars: Mapping[str, Any]
+    destructive: bool
+    params: Mapping[str, Any]
+    requires: Tuple[str, ...]
+    enabled: bool
+    source: str
+    description: str = ""
+    references: Tuple[str, ...] = ()
+
+
+@dataclass
+class Catalog:
+    """Entries by id in load order, and the files that were rejected."""
+
+    entries: Dict[str, Entry] = field(default_factory=dict)
+    rejected: List[CatalogError] = field(default_factory=list)
+
+    def active(self) -> List[Entry]:
+        return [entry for entry in self.entries.values() if entry.enabled]
+
+
+_validator: Optional[Validator] = None
+
+
+def schema_validator() -> Validator:
+    """The validator for ``schema/catalog.schema.json``, built once."""
+    global _validator  # noqa: PLW0603 - a load-once cache
+    if _validator is None:
+        _validator = Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
+    return _validator
+
+
+def read_yaml(path: Path, source: str) -> Any:
+    """Parse one file; unreadable or invalid YAML → CatalogError naming it."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(source, "", f"cannot read: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise CatalogError(source, "", f"invalid YAML: {exc}") from exc
+
+
+def check_raw(raw: Any, source: str) -> Dict[str, Any]:
+    """Schema-validate one parsed file; the first issue becomes the error."""
+    issues = schema_validator().validate(raw)
+    if issues:
+        first = issues[0]
+        more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
+        raise CatalogError(source, first.field, first.message + more)
+    checked: Dict[str, Any] = raw
+    return checked
+
+
+def compile_entry(raw: Mapping[str, Any], source: str) -> Entry:
+    """A schema-valid full entry → :class:`Entry`; semantic errors name the field."""
+    params: Dict[str, Any] = dict(raw.get("params") or {})
+    try:
+        match = raw["match"]
+        loops = tuple(
+            compile_loop(loop, f"match.for_each[{i}]", params)
+            for i, loop in enumerate(match.get("for_each") or ())
+        )
+        when = compile_condition(match["when"], "match.when", params) if match.get("when") else None
+        evidence = tuple(
+            _compile_evidence(item, i, params) for i, item in enumerate(raw["evidence"])
+        )
+        _check_bindings(match)
+        _check_templates(raw)
+    except CompileError as exc:
+        raise CatalogError(source, exc.field, str(exc).split(": ", 1)[1]) from exc
+    return Entry(
+        id=raw["id"],
+        title=raw["title"],
+        severity=raw["severity"],
+        subject=raw["subject"],
+        loops=loops,
+        when=when,
+        evidence=evidence,
+        role=raw["remediation"]["role"],
+        role_vars=raw["remediation"]["vars"],
+        destructive=raw["destructive"],
+        params=params,
+        requires=tuple(raw.get("requires") or ()),
+        enabled=raw.get("enabled", True),
+        source=source,
+        description=raw.get("description", ""),
+        references=tuple(raw.get("references") or ()),
+    )
+
+
+def _compile_evidence(item: Any, index: int, params: Mapping[str, Any]) -> Evidence:
+    if isinstance(item, str):
+        return Evidence(item)
+    when = item.get("when")
+    cond = compile_condition(when, f"evidence[{index}].when", params) if when else None
+    return Evidence(item["text"], cond)
+
+
+def _check_bindings(match: Mapping[str, Any]) -> None:
+    """Binding names must not shadow facts roots: ``as: ports`` would hide the family."""
+
+    def visit(node: Any, field_name: str) -> None:
+        if isinstance(node, dict):
+            for key in ("as", "key_as"):
+                if key in node and isinstance(node[key], str) and node[key] in RESERVED_NAMES:
+                    raise CompileError(
+                        f"{field_name}.{key}", f"{node[key]!r} is reserved (a facts root)"
+                    )
+            for key, child in node.items():
+                visit(child, f"{field_name}.{key}")
+        elif isinstance(node, list):
+            for i, child in enumerate(node):
+                visit(child, f"{field_name}[{i}]")
+
+    visit(match, "match")
+
+
+def _check_templates(raw: Mapping[str, Any]) -> None:
+    """Every ``{path}`` in subject, evidence and vars must parse."""
+
+    def check(text: str, field_name: str) -> None:
+        try:
+            check_template(text)
+        except PathError as exc:
+            raise CompileError(field_name, str(exc)) from exc
+
+    def visit(node: Any, field_name: str) -> None:
+        if isinstance(node, str):
+            check(node, field_name)
+        elif isinstance(node, dict):
+            for key, child in node.items():
+                visit(child, f"{field_name}.{key}")
+        elif isinstance(node, list):
+            for i, child in enumerate(node):
+                visit(child, f"{field_name}[{i}]")
+
+    check(raw["subject"], "subject")
+    for i, item in enumerate(raw["evidence"]):
+        check(item if isinstance(item, str) else item["text"], f"evidence[{i}]")
+    visit(raw["remediation"]["vars"], "remediation.vars")
+
+
+def merge_patch(base: Mapping[str, Any], patch: Mapping[str, Any]) -> Dict[str, Any]:
+    """Apply an operator patch: top-level keys replace, ``params`` merge key by key.
+
+    ``({"params": {"a": 1, "b": 2}}, {"params": {"b": 3}})`` → ``{"params": {"a": 1, "b": 3}}``.
+    """
+    merged = dict(base)
+    for key, value in patch.items():
+        if key == "params":
+            merged["params"] = {**(base.get("params") or {}), **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _load_dir(directory: Path, label: str) -> List[Tuple[str, Path]]:
+    """(source label, path) per ``*.yml`` file, in name order."""
+    if not directory.is_dir():
+        return []
+    return [(f"{label}/{path.name}", path) for path in sorted(directory.glob("*.yml"))]
+
+
+def load_catalog(
+    etc_root: Optional[Path] = Path("/etc"), shipped_dir: Path = SHIPPED_DIR
+) -> Catalog:
+    """Shipped entries plus ``<etc_root>/netmedic/catalog.d/*.yml``.
+
+    ``etc_root=None`` loads the shipped entries only.
+    """
+    catalog = Catalog()
+    raws: Dict[str, Dict[str, Any]] = {}
+    for source, path in _load_dir(shipped_dir, "netmedic/catalog"):
+        _add(catalog, raws, source, path, operator=False)
+    if etc_root is not None:
+        for source, path in _load_dir(etc_root / OPERATOR_RELDIR, "/etc/" + OPERATOR_RELDIR):
+            _add(catalog, raws, source, path, operator=True)
+    return catalog
+
+
+def _add(
+    catalog: Catalog, raws: Dict[str, Dict[str, Any]], source: str, path: Path, operator: bool
+) -> None:
+    try:
+        raw = check_raw(read_yaml(path, source), source)
+        entry_id = raw["id"]
+        if "match" not in raw:
+            if entry_id not in raws:
+                raise CatalogError(
+                    source,
+                    "match",
+                    f"is required: no entry {entry_id!r} to patch (a new entry needs "
+                    "title, severity, match, subject, evidence, remediation, destructive)",
+                )
+            raw = merge_patch(raws[entry_id], raw)
+        elif entry_id in catalog.entries and not operator:
+            first = catalog.entries[entry_id].source
+            raise CatalogError(source, "id", f"{entry_id!r} is already defined in {first}")
+        entry = compile_entry(raw, source)
+    except CatalogError as exc:
+        catalog.rejected.append(exc)
+        return
+    raws[entry_id] = raw
+    catalog.entries[entry_id] = entry

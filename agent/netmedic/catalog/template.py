@@ -1,0 +1,94 @@
+"""Fill evidence and remediation templates from the facts; no ``str.format``.
+
+``{path}`` is replaced by the value(s) the path reaches (see paths.py);
+``{path|text}`` uses ``text`` when the field is missing or null; ``{{``/``}}``
+are literal braces. ``str.format`` is deliberately avoided: its attribute and
+index syntax would let catalog text reach into Python objects.
+
+A remediation var whose whole value is one placeholder keeps the value's type:
+``"{declared.port}"`` → ``1900`` (an int), so role vars stay typed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, List, Mapping
+
+from netmedic.catalog.paths import PathError, Scope, parse_path, resolve
+
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}|]+)(?:\|([^{}]*))?\}")
+UNKNOWN = "unknown"
+
+
+def placeholders(template: str) -> List[str]:
+    """Paths a template refers to: ``"pid {s.owner.pid|?}"`` → ``["s.owner.pid"]``."""
+    return [m.group(1).strip() for m in _PLACEHOLDER.finditer(template) if m.group(1)]
+
+
+def check_template(template: str) -> None:
+    """Raise PathError when a placeholder's path does not parse."""
+    for text in placeholders(template):
+        parse_path(text)
+
+
+def format_value(value: Any) -> str:
+    """How a fact reads in a sentence: ``0.8312`` → ``"0.831"``, ``1714557000.5`` →
+    ``"1714557000"``, ``[1, 2]`` → ``"1, 2"``,
+    ``True`` → ``"yes"``, ``[]`` → ``"none"``."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        # Ratios read as 0.831; epoch seconds and byte counts keep their digits.
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+    if isinstance(value, list):
+        return ", ".join(_nested(v) for v in value) if value else "none"
+    return str(value)
+
+
+def _nested(value: Any) -> str:
+    """An inner list keeps its brackets: ``[[1, 5]]`` reads ``"[1, 5]"``, not ``"1, 5"``."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_nested(v) for v in value) + "]"
+    return format_value(value)
+
+
+def render(template: str, scope: Scope) -> str:
+    """``render("{p.port}/{p.proto}", {"p": {"port": 1900, "proto": "udp"}})`` → ``"1900/udp"``."""
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(1) is None:
+            return match.group()[0]  # "{{" → "{", "}}" → "}"
+        values = resolve(parse_path(match.group(1).strip()), scope)
+        if not values:
+            fallback = match.group(2)
+            return UNKNOWN if fallback is None else fallback
+        return format_value(values[0] if len(values) == 1 else values)
+
+    return _PLACEHOLDER.sub(substitute, template)
+
+
+def render_value(value: Any, scope: Scope) -> Any:
+    """Render every string inside a vars structure; a lone placeholder keeps its type.
+
+    ``{"port": "{d.port}", "note": "port {d.port}"}`` with ``d.port = 1900``
+    → ``{"port": 1900, "note": "port 1900"}``.
+    """
+    if isinstance(value, str):
+        whole = _PLACEHOLDER.fullmatch(value)
+        if whole and whole.group(1):
+            path = parse_path(whole.group(1).strip())
+            found = resolve(path, scope)
+            if "[*]" in path.text:  # a wildcard always gives a list, maybe empty
+                return found
+            if not found:
+                return whole.group(2)  # None when no fallback: an explicit null
+            return found[0]
+        return render(value, scope)
+    if isinstance(value, list):
+        return [render_value(item, scope) for item in value]
+    if isinstance(value, Mapping):
+        return {str(k): render_value(v, scope) for k, v in value.items()}
+    return value
+
+
+__all__ = ["PathError", "check_template", "format_value", "placeholders", "render", "render_value"]

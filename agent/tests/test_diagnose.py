@@ -1,0 +1,331 @@
+"""Diagnosis: each shipped entry fires on the incident host and stays silent on a
+healthy host and on near-misses; exit codes; the diagnose/check handlers."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import textwrap
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+import yaml
+
+from netmedic.catalog import load_catalog
+from netmedic.commands import cmd_check, cmd_diagnose
+from netmedic.context import Context
+from netmedic.diagnose import CRITICAL, OK, UNKNOWN, WARNING, Diagnosis, diagnose
+
+FIXTURES = Path(__file__).parent / "fixtures" / "diagnose"
+CONFIG_PATH = FIXTURES / "config.yml"
+CONFIG = yaml.safe_load(CONFIG_PATH.read_text(encoding="utf-8"))
+CATALOG = load_catalog(None)
+
+
+def facts(host: str) -> Dict[str, Any]:
+    doc: Dict[str, Any] = json.loads((FIXTURES / f"{host}.json").read_text(encoding="utf-8"))
+    return doc
+
+
+def run(doc: Dict[str, Any], config: Dict[str, Any] = CONFIG) -> Diagnosis:
+    return diagnose(doc, CATALOG, config)
+
+
+def subjects(result: Diagnosis, entry_id: str) -> List[str]:
+    return [f.subject for f in result.findings if f.id == entry_id]
+
+
+def finding(result: Diagnosis, entry_id: str, subject: str) -> Any:
+    (found,) = [f for f in result.findings if f.id == entry_id and f.subject == subject]
+    return found
+
+
+# The incident host: which subjects each entry must report.
+EXPECTED = {
+    "unit-started-before-dns": ["snap.multipass.multipassd.service", "plexmediaserver.service"],
+    "unit-missing-network-ordering": ["snap.multipass.multipassd.service"],
+    "network-online-without-wait-online": ["network-online.target"],
+    "declared-port-held-by-other": ["1900/udp"],
+    "declared-port-holder-unreadable": ["8080/tcp"],
+    "release-channel-beta": ["portmaster", "portmaster-v2"],
+    "lingering-client-processes": ["globalprotect"],
+    "ephemeral-port-pressure": ["net.ipv4.ip_local_port_range"],
+    "declared-port-in-ephemeral-range": ["33434-33440/tcp"],
+}
+
+
+def test_every_shipped_entry_has_an_incident_expectation() -> None:
+    assert set(EXPECTED) == set(CATALOG.entries)
+
+
+@pytest.mark.parametrize("entry_id", sorted(EXPECTED))
+def test_entry_fires_on_the_incident_host(entry_id: str) -> None:
+    assert sorted(subjects(run(facts("incidents")), entry_id)) == sorted(EXPECTED[entry_id])
+
+
+@pytest.mark.parametrize("host", ["healthy", "near-miss"])
+def test_healthy_and_near_miss_hosts_are_silent(host: str) -> None:
+    result = run(facts(host))
+    assert [(f.id, f.subject) for f in result.findings] == []
+    assert result.status == OK
+
+
+def test_port_conflict_names_the_holder() -> None:
+    found = finding(run(facts("incidents")), "declared-port-held-by-other", "1900/udp")
+    assert found.severity == "critical"
+    assert found.destructive is True
+    assert found.evidence[0] == (
+        "1900/udp held by pid 812 (Plex Media Server, user plex, unit plexmediaserver.service)"
+        " on 0.0.0.0 without SO_REUSEADDR"
+    )
+    assert "declared owner gmediarender.service is failed" in found.evidence
+    assert found.to_dict()["remediation"] == {
+        "role": "port_conflicts",
+        "vars": {
+            "port_conflicts_plan": [
+                {
+                    "port": 1900,
+                    "proto": "udp",
+                    "owner": "gmediarender.service",
+                    "holder_unit": "plexmediaserver.service",
+                    "on_conflict": "report",
+                }
+            ]
+        },
+    }
+
+
+def test_unreadable_holder_is_reported_not_guessed() -> None:
+    result = run(facts("incidents"))
+    assert "8080/tcp" not in subjects(result, "declared-port-held-by-other")
+    found = finding(result, "declared-port-holder-unreadable", "8080/tcp")
+    assert found.evidence == [
+        "8080/tcp is bound on 0.0.0.0 (inode 4002, uid 33) by an unreadable owner: "
+        "permission denied reading /proc/900/fd"
+    ]
+
+
+def _with_plex_sharing(reuse_addr: Any) -> Dict[str, Any]:
+    doc = facts("near-miss")
+    for sock in doc["ports"]["sockets"]:
+        if sock["owner"] and sock["owner"]["pid"] == 812:
+            sock["sharing"]["reuse_addr"] = reuse_addr
+    return doc
+
+
+def test_udp_holder_with_unreadable_sharing_is_a_possible_conflict() -> None:
+    found = finding(run(_with_plex_sharing(None)), "declared-port-held-by-other", "1900/udp")
+    assert "whether it set SO_REUSEADDR could not be read" in found.evidence[0]
+
+
+def test_tcp_holder_conflicts_whatever_its_socket_options() -> None:
+    doc = facts("healthy")
+    web = next(s for s in doc["ports"]["sockets"] if s["port"] == 8080)
+    web["owner"] = dict(web["owner"], pid=901, name="caddy", unit="caddy.service", user="caddy")
+    web["sharing"] = {"reuse_addr": True, "reuse_port": False}
+    found = finding(run(doc), "declared-port-held-by-other", "8080/tcp")
+    assert found.evidence[0] == (
+        "8080/tcp held by pid 901 (caddy, user caddy, unit caddy.service) on 0.0.0.0"
+    )
+
+
+def test_holder_outside_any_unit_still_conflicts() -> None:
+    doc = _with_plex_sharing(False)
+    plex = next(s for s in doc["ports"]["sockets"] if s["owner"]["pid"] == 812)
+    plex["owner"]["unit"] = None
+    found = finding(run(doc), "declared-port-held-by-other", "1900/udp")
+    assert "unit none" in found.evidence[0]
+
+
+def test_declaration_without_proto_matches_both_protocols() -> None:
+    config = copy.deepcopy(CONFIG)
+    config["ports"] = [{"port": 1900, "owner": "gmediarender.service"}]
+    assert subjects(run(facts("incidents"), config), "declared-port-held-by-other") == ["1900/udp"]
+
+
+def test_started_before_dns_explains_ordering_that_did_not_help() -> None:
+    found = finding(run(facts("incidents")), "unit-started-before-dns", "plexmediaserver.service")
+    assert found.evidence[0] == (
+        "plexmediaserver.service started at 7000000 us (monotonic), before "
+        "systemd-resolved.service became usable at 9000000 us (resolv.conf mode resolved-stub)"
+    )
+    assert found.role_vars["unit_ordering_units"] == [
+        {
+            "name": "plexmediaserver.service",
+            "dns_gate_names": ["cdimage.ubuntu.com"],
+            "restart_if_stale": True,
+        }
+    ]
+
+
+def test_release_channel_says_what_was_not_checked() -> None:
+    found = finding(run(facts("incidents")), "release-channel-beta", "portmaster-v2")
+    assert found.evidence[0].startswith("portmaster-v2: channel setting unset and the beta index")
+    assert found.evidence[1].startswith("not checked: whether portmaster-v2's API denies its UI")
+    # The vars satisfy roles/release_channel's argument spec (name, data_dir, key_path,
+    # indexes, service are required), joined from the app's profile in config.yml.
+    assert found.role_vars["release_channel_apps"] == [
+        {
+            "name": "portmaster-v2",
+            "data_dir": "/var/lib/portmaster",
+            "config_file": "config.json",
+            "key_path": ["core", "releaseChannel"],
+            "indexes": {"stable": "updates/stable.json", "beta": "updates/beta.json"},
+            "service": "portmaster.service",
+            "channel": "stable",
+            "remove_channels": ["beta"],
+            "finding": "release-channel-beta",
+        }
+    ]
+
+
+def test_release_channel_uses_api_evidence_when_collected() -> None:
+    doc = facts("incidents")
+    doc["channels"]["apps"][0]["api"] = {"denied": True, "evidence": "GET /api/v1/ready: 403"}
+    doc["channels"]["apps"][1]["api"] = {"denied": False, "evidence": "200 Pong."}
+    result = run(doc)
+    assert subjects(result, "release-channel-beta") == ["portmaster"]
+    found = finding(result, "release-channel-beta", "portmaster")
+    assert "portmaster: its API denies the UI: GET /api/v1/ready: 403" in found.evidence
+    assert not any(line.startswith("not checked") for line in found.evidence)
+
+
+def test_lingering_processes_merge_into_one_finding_per_profile() -> None:
+    found = finding(run(facts("incidents")), "lingering-client-processes", "globalprotect")
+    assert [t["pid"] for t in found.role_vars["process_reaper_targets"]] == [4242, 4250]
+    assert found.role_vars["process_reaper_profiles"] == [{"name": "globalprotect"}]
+    assert "a lock file of globalprotect still names pid 4242" in found.evidence
+
+
+def test_pressure_threshold_is_configurable_by_operator_patch(tmp_path: Path) -> None:
+    directory = tmp_path / "netmedic" / "catalog.d"
+    directory.mkdir(parents=True)
+    (directory / "tune.yml").write_text(
+        "id: ephemeral-port-pressure\nparams: {max_pressure: 0.5}\n"
+    )
+    doc = facts("near-miss")  # ratio 0.7999: under 0.8, over 0.5
+    result = diagnose(doc, load_catalog(tmp_path), CONFIG)
+    found = finding(result, "ephemeral-port-pressure", "net.ipv4.ip_local_port_range")
+    assert found.evidence[0].endswith("pressure 0.8 > 0.5")
+
+
+def test_status_precedence() -> None:
+    assert run(facts("incidents")).status == CRITICAL
+    doc = facts("incidents")
+    doc["ports"]["sockets"] = []
+    assert run(doc).status == WARNING
+    assert run(facts("partial")).status == UNKNOWN  # ports collector failed
+
+
+def test_failed_family_skips_its_entries_with_the_reason() -> None:
+    result = run(facts("partial"))
+    assert {s["id"] for s in result.skipped} == {
+        "declared-port-held-by-other",
+        "declared-port-holder-unreadable",
+    }
+    assert result.skipped[0]["reason"] == "ports: not collected ([Errno 1] Operation not permitted)"
+
+
+# --- handlers ---------------------------------------------------------------------
+
+
+def call(handler: Any, args: List[str], etc: Path) -> tuple[int, str]:
+    out = io.StringIO()
+    code = handler(args, out, Context(etc_root=etc))
+    return code, out.getvalue()
+
+
+def saved(host: str) -> List[str]:
+    return ["--facts", str(FIXTURES / f"{host}.json"), "--config", str(CONFIG_PATH)]
+
+
+def test_diagnose_table_and_json(tmp_path: Path) -> None:
+    code, text = call(cmd_diagnose, saved("incidents"), tmp_path)
+    assert code == CRITICAL
+    assert text.splitlines()[0] == "NETMEDIC CRITICAL - incidents: 1 critical, 10 warning"
+    assert "fix: role port_conflicts, destructive: needs approval" in text
+    code, text = call(cmd_diagnose, [*saved("incidents"), "--format", "json"], tmp_path)
+    doc = json.loads(text)
+    assert code == doc["exit_code"] == CRITICAL
+    assert doc["status"] == "CRITICAL" and doc["host"] == "incidents"
+    assert set(doc["findings"][0]) == {
+        "id", "title", "severity", "subject", "evidence", "remediation", "destructive",
+    }  # fmt: skip
+    code, text = call(cmd_diagnose, saved("healthy"), tmp_path)
+    assert (code, text) == (OK, "NETMEDIC OK - healthy: no findings\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "xml"], "--format must be one of table, json, not 'xml'"),
+        (["--facts", "/nonexistent.json"], "--facts /nonexistent.json: cannot read"),
+        (["extra"], "expected no arguments, got extra"),
+        (["--bogus", "1"], "unknown option: --bogus"),
+    ],
+)
+def test_diagnose_usage_errors_are_unknown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: List[str], message: str
+) -> None:
+    code, _ = call(cmd_diagnose, args, tmp_path)
+    assert code == UNKNOWN
+    assert message in capsys.readouterr().err
+
+
+def test_rejected_operator_file_makes_a_clean_host_unknown(tmp_path: Path) -> None:
+    directory = tmp_path / "netmedic" / "catalog.d"
+    directory.mkdir(parents=True)
+    (directory / "broken.yml").write_text("id: broken\nseverity: loud\n")
+    code, text = call(cmd_diagnose, saved("healthy"), tmp_path)
+    assert code == UNKNOWN
+    assert "catalog file rejected: /etc/netmedic/catalog.d/broken.yml: severity: 'loud'" in text
+
+
+def test_check_exit_codes(tmp_path: Path) -> None:
+    assert call(cmd_check, ["declared-port-held-by-other", *saved("incidents")], tmp_path)[0] == 1
+    assert call(cmd_check, ["declared-port-held-by-other", *saved("healthy")], tmp_path)[0] == 0
+    assert call(cmd_check, ["no-such-entry", *saved("incidents")], tmp_path)[0] == 3
+    assert call(cmd_check, ["declared-port-held-by-other", *saved("partial")], tmp_path)[0] == 3
+    by_subject = ["unit-started-before-dns", "--subject", "plexmediaserver.service"]
+    assert call(cmd_check, [*by_subject, *saved("incidents")], tmp_path)[0] == 1
+    other = ["unit-started-before-dns", "--subject", "ssh.service"]
+    assert call(cmd_check, [*other, *saved("incidents")], tmp_path)[0] == 0
+
+
+def test_check_text_and_json(tmp_path: Path) -> None:
+    code, text = call(cmd_check, ["declared-port-held-by-other", *saved("incidents")], tmp_path)
+    assert text.splitlines()[:2] == ["declared-port-held-by-other: present", "  1900/udp:"]
+    args = ["declared-port-held-by-other", *saved("healthy"), "--format", "json"]
+    code, text = call(cmd_check, args, tmp_path)
+    doc = json.loads(text)
+    assert (code, doc["state"], doc["findings"]) == (0, "absent", [])
+
+
+def test_check_runs_a_disabled_entry_when_asked(tmp_path: Path) -> None:
+    directory = tmp_path / "netmedic" / "catalog.d"
+    directory.mkdir(parents=True)
+    (directory / "off.yml").write_text("id: release-channel-beta\nenabled: false\n")
+    assert call(cmd_diagnose, saved("incidents"), tmp_path)[1].count("release-channel-beta") == 0
+    assert call(cmd_check, ["release-channel-beta", *saved("incidents")], tmp_path)[0] == 1
+
+
+DOCS_EXAMPLE = Path(__file__).parents[2] / "docs" / "catalog.md"
+
+
+def test_docs_worked_example_operator_file(tmp_path: Path) -> None:
+    """The operator file shown in docs/catalog.md loads and fires on its fixture."""
+    text = DOCS_EXAMPLE.read_text(encoding="utf-8")
+    block = text.split("```yaml\n# /etc/netmedic/catalog.d/50-dockerd-holds-ssdp.yml\n", 1)[1]
+    entry = block.split("```", 1)[0]
+    directory = tmp_path / "netmedic" / "catalog.d"
+    directory.mkdir(parents=True)
+    (directory / "50-dockerd-holds-ssdp.yml").write_text(textwrap.dedent(entry))
+    catalog = load_catalog(tmp_path)
+    assert catalog.rejected == []
+    doc = facts("incidents")
+    plex = next(s for s in doc["ports"]["sockets"] if s["port"] == 1900)
+    plex["owner"].update(pid=1200, name="dockerd", user="root", unit="docker.service")
+    found = finding(diagnose(doc, catalog, CONFIG), "dockerd-holds-ssdp", "docker.service")
+    assert found.evidence == ["dockerd (pid 1200, unit docker.service) holds 1900/udp on 0.0.0.0"]
