@@ -1,0 +1,1 @@
+"""Fact collectors: one module per fact family, each exposing ``collect(ctx) -> dict``."""

@@ -1,0 +1,320 @@
+"""The ``ports`` fact family: every listening TCP and bound UDP socket and who holds it.
+
+Fast path: :mod:`netmedic.netlink` (sock_diag, kernel-side state filter) joined
+to one pass over ``/proc/*/fd`` (:func:`netmedic.owners.scan_socket_holders`).
+Fallback when sock_diag is unavailable: ``psutil.net_connections``, imported
+only then.
+
+A socket whose holder cannot be read stays in the list with ``owner: null``
+and an ``owner_reason``: a port is never reported free because we could not
+see who holds it.
+
+Socket sharing (SO_REUSEADDR / SO_REUSEPORT) is read from the holder's own
+socket for UDP sockets on declared ports (``ctx.setting("ports")``): this is
+what decides whether libupnp can bind 0.0.0.0:1900 next to the holder
+(INCIDENTS §5). Elsewhere it is null, so the common path stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    TypedDict,
+)
+
+from .. import netlink, owners
+
+if TYPE_CHECKING:
+    from ..context import Context
+
+# pidfd syscalls share one number on every architecture (Linux >= 5.6 for getfd).
+SYS_PIDFD_OPEN = 434
+SYS_PIDFD_GETFD = 438
+
+NO_HOLDER = "no process in this pid namespace holds the socket"
+HOLDER_EXITED = "every process holding the socket exited during the scan"
+PSUTIL_NO_PID = "psutil could not map the socket to a process (permission denied?)"
+
+
+class Owner(TypedDict):
+    """The lowest pid holding the socket, as :func:`owners.process_identity` reads it."""
+
+    pid: int
+    name: Optional[str]
+    exe: Optional[str]
+    user: Optional[str]
+    unit: Optional[str]
+    container_id: Optional[str]
+    cmdline: Optional[List[str]]
+
+
+class Sharing(TypedDict):
+    """Socket options of the holder's socket; null when not read or not readable."""
+
+    reuse_addr: Optional[bool]
+    reuse_port: Optional[bool]
+
+
+class PortSocket(TypedDict):
+    """One entry of ``ports.sockets`` (``inode``/``uid`` are null from psutil)."""
+
+    proto: str
+    family: str
+    address: str
+    port: int
+    inode: Optional[int]
+    uid: Optional[int]
+    netns: Optional[str]
+    owner: Optional[Owner]
+    owner_reason: Optional[str]
+    other_pids: List[int]
+    sharing: Sharing
+
+
+def collect(ctx: Context) -> Dict[str, Any]:
+    """``{"source": "netlink"|"psutil", "sockets": [PortSocket, ...]}``, sorted."""
+    try:
+        found = netlink.bound_sockets()
+    except netlink.NetlinkError:
+        return {"source": "psutil", "sockets": collect_psutil(ctx)}
+    return {"source": "netlink", "sockets": join_owners(ctx, found)}
+
+
+def join_owners(ctx: Context, found: Sequence[netlink.DiagSocket]) -> List[PortSocket]:
+    """Attach holders from one ``/proc`` pass to the sockets sock_diag returned."""
+    scan = owners.scan_socket_holders(ctx, [s.inode for s in found])
+    netns = own_netns(ctx)
+    declared = declared_ports(ctx.setting("ports", []))
+    identities = _IdentityCache(ctx)
+    nobody = unreadable_reason(scan.denied)
+    result = []
+    for diag in found:
+        holders = scan.holders.get(diag.inode)
+        if holders:
+            owner, other_pids, reason = _pick_owner(holders, identities)
+        else:
+            owner, other_pids, reason = None, [], nobody
+        entry: PortSocket = {
+            "proto": diag.proto, "family": diag.family, "address": diag.address,
+            "port": diag.port, "inode": diag.inode, "uid": diag.uid, "netns": netns,
+            "owner": owner, "owner_reason": reason, "other_pids": other_pids,
+            "sharing": {"reuse_addr": None, "reuse_port": None},
+        }  # fmt: skip
+        if owner is not None and holders and (diag.proto, diag.port) in declared:
+            entry["sharing"] = socket_sharing(owner["pid"], _fd_of(holders, owner["pid"]))
+        result.append(entry)
+    result.sort(key=sort_key)
+    return result
+
+
+def _fd_of(holders: Sequence[Tuple[int, int]], pid: int) -> int:
+    return next(fd for holder, fd in holders if holder == pid)
+
+
+def _pick_owner(
+    holders: Sequence[Tuple[int, int]], identities: _IdentityCache
+) -> Tuple[Optional[Owner], List[int], Optional[str]]:
+    """(owner, other_pids, reason): owner = lowest pid still alive, the others sorted.
+
+    ``holders`` is sorted by pid, one pair per fd; a pid holding the socket on
+    two fds counts once.
+    """
+    pids = [holders[0][0]] if len(holders) == 1 else sorted({pid for pid, _fd in holders})
+    for pid in pids:
+        owner = identities.owner(pid)
+        if owner is not None:
+            return owner, [p for p in pids if p != pid], None
+    return None, pids, HOLDER_EXITED
+
+
+def unreadable_reason(denied: Sequence[int]) -> str:
+    """Why no holder was seen: ``[812]`` → "permission denied reading /proc/812/fd"."""
+    if not denied:
+        return NO_HOLDER
+    if len(denied) == 1:
+        return f"permission denied reading /proc/{denied[0]}/fd"
+    return f"permission denied reading /proc/PID/fd of {len(denied)} processes (first: {denied[0]})"
+
+
+class _IdentityCache:
+    """One :func:`owners.process_identity` read per pid, trimmed to the owner fields."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._owners: Dict[int, Optional[Owner]] = {}
+
+    def owner(self, pid: int) -> Optional[Owner]:
+        if pid not in self._owners:
+            identity = owners.process_identity(self._ctx, pid)
+            self._owners[pid] = None if identity is None else _owner_of(identity)
+        return self._owners[pid]
+
+
+def _owner_of(identity: owners.ProcessIdentity) -> Owner:
+    return Owner(
+        pid=identity["pid"], name=identity["name"], exe=identity["exe"], user=identity["user"],
+        unit=identity["unit"], container_id=identity["container_id"], cmdline=identity["cmdline"],
+    )  # fmt: skip
+
+
+def sort_key(entry: PortSocket) -> Tuple[str, int, str, int, int]:
+    """(proto, port, address, owner pid, inode); sockets without owner sort first."""
+    owner = entry["owner"]
+    inode = entry["inode"]
+    return (
+        entry["proto"],
+        entry["port"],
+        entry["address"],
+        -1 if owner is None else owner["pid"],
+        -1 if inode is None else inode,
+    )
+
+
+def own_netns(ctx: Context) -> Optional[str]:
+    """The network namespace sock_diag answered for: ``"net:[4026531840]"``."""
+    try:
+        return os.readlink(str(ctx.proc_root / "self" / "ns" / "net"))
+    except OSError:
+        return None
+
+
+def declared_ports(entries: Any) -> Set[Tuple[str, int]]:
+    """(proto, port) pairs whose UDP sharing to read, from the ``ports`` setting.
+
+    ``[{"port": 1900, "proto": "udp", "owner": "gmediarender.service"}, {"port": 5353}]``
+    → ``{("udp", 1900), ("udp", 5353)}``; TCP entries and malformed ones are skipped.
+    """
+    wanted: Set[Tuple[str, int]] = set()
+    if not isinstance(entries, list):
+        return wanted
+    for item in entries:
+        if not isinstance(item, Mapping) or not isinstance(item.get("port"), int):
+            continue
+        if item.get("proto", "udp") == "udp":
+            wanted.add(("udp", item["port"]))
+    return wanted
+
+
+def socket_sharing(pid: int, fd: int) -> Sharing:
+    """SO_REUSEADDR/SO_REUSEPORT of fd ``fd`` in process ``pid``, null when not readable.
+
+    Duplicates the holder's fd with pidfd_open + pidfd_getfd (Linux >= 5.6,
+    needs ptrace rights over ``pid``, e.g. root with CAP_SYS_PTRACE), reads the
+    options and closes the copy; the holder's socket is not otherwise touched.
+    """
+    local = _borrow_fd(pid, fd)
+    if local is None:
+        return Sharing(reuse_addr=None, reuse_port=None)
+    try:
+        sock = socket.socket(fileno=local)
+    except OSError:
+        os.close(local)
+        return Sharing(reuse_addr=None, reuse_port=None)
+    try:
+        return Sharing(
+            reuse_addr=bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR)),
+            reuse_port=bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)),
+        )
+    except OSError:
+        return Sharing(reuse_addr=None, reuse_port=None)
+    finally:
+        sock.close()
+
+
+def _borrow_fd(pid: int, fd: int) -> Optional[int]:
+    """A copy of another process's fd in ours, None when the kernel refuses (EPERM, ENOSYS)."""
+    import ctypes  # noqa: PLC0415 - only on the declared-port path
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = int(libc.syscall(SYS_PIDFD_OPEN, pid, 0))
+    if pidfd < 0:
+        return None
+    try:
+        local = int(libc.syscall(SYS_PIDFD_GETFD, pidfd, fd, 0))
+    finally:
+        os.close(pidfd)
+    return local if local >= 0 else None
+
+
+def collect_psutil(ctx: Context) -> List[PortSocket]:
+    """The same facts from ``psutil.net_connections`` (reads /proc/net, slower).
+
+    psutil gives no inode, so sockets bound to the same address and port
+    (SO_REUSEPORT groups) merge into one entry, and it names one holder per
+    socket (the first pid it met, not always the lowest), so ``other_pids`` of
+    a socket shared by forked workers is incomplete here.
+    """
+    import psutil  # noqa: PLC0415 - fallback only: keep it off the fast path
+
+    groups: Dict[Tuple[str, str, str, int], List[Tuple[int, int]]] = {}
+    unmapped: Set[Tuple[str, str, str, int]] = set()
+    for conn in psutil.net_connections(kind="inet"):
+        key = _psutil_key(conn, psutil.CONN_LISTEN)
+        if key is None:
+            continue
+        holders = groups.setdefault(key, [])
+        if conn.pid is None:
+            unmapped.add(key)
+        else:
+            holders.append((conn.pid, conn.fd))
+    return _psutil_entries(ctx, groups, unmapped)
+
+
+def _psutil_key(conn: Any, listen: str) -> Optional[Tuple[str, str, str, int]]:
+    """(proto, family, address, port) of a listening TCP / unconnected UDP row, else None."""
+    if not conn.laddr or not conn.laddr.port:
+        return None
+    family = "ipv6" if conn.family == socket.AF_INET6 else "ipv4"
+    if conn.type == socket.SOCK_STREAM:
+        return ("tcp", family, conn.laddr.ip, conn.laddr.port) if conn.status == listen else None
+    return None if conn.raddr else ("udp", family, conn.laddr.ip, conn.laddr.port)
+
+
+def _psutil_entries(
+    ctx: Context,
+    groups: Mapping[Tuple[str, str, str, int], List[Tuple[int, int]]],
+    unmapped: Iterable[Tuple[str, str, str, int]],
+) -> List[PortSocket]:
+    netns = own_netns(ctx)
+    declared = declared_ports(ctx.setting("ports", []))
+    identities = _IdentityCache(ctx)
+    no_pid = set(unmapped)
+    result = []
+    for key, holders in groups.items():
+        proto, family, address, port = key
+        holders.sort()
+        owner, other_pids, reason = (
+            _pick_owner(holders, identities) if holders else (None, [], PSUTIL_NO_PID)
+        )
+        if owner is None and key in no_pid:
+            reason = PSUTIL_NO_PID
+        entry: PortSocket = {
+            "proto": proto, "family": family, "address": address, "port": port,
+            "inode": None, "uid": None, "netns": netns, "owner": owner,
+            "owner_reason": reason, "other_pids": other_pids,
+            "sharing": {"reuse_addr": None, "reuse_port": None},
+        }  # fmt: skip
+        if owner is not None and (proto, port) in declared:
+            entry["sharing"] = socket_sharing(owner["pid"], _fd_of(holders, owner["pid"]))
+        result.append(entry)
+    result.sort(key=sort_key)
+    return result
+
+
+if __name__ == "__main__":
+    import json
+
+    from ..context import Context as _Context
+
+    print(json.dumps(collect(_Context()), sort_keys=True))  # no indent: keeps the C encoder

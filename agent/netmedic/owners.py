@@ -1,0 +1,422 @@
+"""Who holds a socket, and who a process is, read from ``/proc`` (``ctx.proc_root``).
+
+Two entry points other collectors share (one way to compute each fact):
+
+- :func:`scan_socket_holders`: ONE pass over ``/proc/*/fd`` that maps socket
+  inodes to the ``(pid, fd)`` pairs holding them, the join ``ss -p`` does.
+- :func:`process_identity`: pid, ppid, name, exe, cmdline, user, unit,
+  container, netns and start time of one process.
+
+Races and permissions follow psutil's rules: a process that exits while we read
+it is skipped (the expected race), a file we may not read becomes ``None`` with
+the field named in ``denied``. All OS errors are translated by :func:`_failure`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import (
+    TYPE_CHECKING,
+    Callable,
+    Collection,
+    Dict,
+    List,
+    Optional,
+    Set,
+    Tuple,
+    TypedDict,
+    TypeVar,
+)
+
+if TYPE_CHECKING:
+    from .context import Context  # only for types: keeps subprocess out of the fast path
+
+T = TypeVar("T")
+
+GONE = "gone"  # ENOENT/ESRCH: the process (or this file of it) does not exist
+DENIED = "denied"  # EACCES/EPERM: exists, we may not read it
+FAILED = "failed"  # any other OSError (EINVAL, EIO, ...): unreadable for another reason
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_READ_CHUNK = 1 << 16
+_SOCKET_PREFIX = "socket:["
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_UNIT_SUFFIXES = (".service", ".scope")
+_CONTAINER_SCOPES = ("docker-", "libpod-", "cri-containerd-", "crio-")
+_HEX = frozenset("0123456789abcdef")
+# Substrings of every container cgroup path we recognise: most texts skip the id search.
+_CONTAINER_MARKERS = ("docker", "libpod", "containerd", "crio", "kubepods")
+
+
+class ProcessIdentity(TypedDict):
+    """What :func:`process_identity` returns; see its docstring for units."""
+
+    pid: int
+    ppid: Optional[int]
+    name: Optional[str]
+    exe: Optional[str]
+    cmdline: Optional[List[str]]
+    user: Optional[str]
+    uid: Optional[int]
+    unit: Optional[str]
+    container_id: Optional[str]
+    netns: Optional[str]
+    start_time: Optional[float]
+    denied: List[str]
+
+
+class SocketHolders:
+    """Result of one ``/proc/*/fd`` pass.
+
+    ``holders[81234] == [(812, 5), (813, 5)]``: socket inode 81234 is fd 5 of
+    pids 812 and 813 (sorted). ``denied`` lists pids whose fd directory we may
+    not read: a socket nobody was seen holding may belong to one of them.
+    """
+
+    def __init__(self) -> None:
+        self.holders: Dict[int, List[Tuple[int, int]]] = {}
+        self.denied: List[int] = []
+        self.processes = 0
+
+
+def _failure(exc: OSError) -> str:
+    """The one place OS errors become outcomes: PermissionError → ``"denied"``.
+
+    ``FileNotFoundError``/``ProcessLookupError`` → ``"gone"``; anything else
+    (EINVAL, EIO, ENOTDIR) → ``"failed"``.
+    """
+    if isinstance(exc, PermissionError):
+        return DENIED
+    if isinstance(exc, (FileNotFoundError, ProcessLookupError)):
+        return GONE
+    return FAILED
+
+
+def _attempt(read: Callable[[int, str], T], dir_fd: int, name: str) -> Tuple[Optional[T], str]:
+    """``read(dir_fd, name)`` as (value, "") or (None, outcome of :func:`_failure`)."""
+    try:
+        return read(dir_fd, name), ""
+    except OSError as exc:
+        return None, _failure(exc)
+
+
+def _read_at(dir_fd: int, name: str) -> bytes:
+    """Whole content of ``name`` under ``dir_fd`` (proc files report size 0, so loop)."""
+    fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        chunks = [os.read(fd, _READ_CHUNK)]
+        while len(chunks[-1]) == _READ_CHUNK:
+            chunks.append(os.read(fd, _READ_CHUNK))
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def _readlink_at(dir_fd: int, name: str) -> str:
+    return os.readlink(name, dir_fd=dir_fd)
+
+
+def socket_inode(link: str) -> Optional[int]:
+    """The inode of an fd link that is a socket: ``"socket:[81234]"`` → 81234.
+
+    Anything else (``"/dev/null"``, ``"pipe:[5]"``, ``"socket:[x]"``) → None.
+    """
+    if not link.startswith(_SOCKET_PREFIX) or not link.endswith("]"):
+        return None
+    digits = link[len(_SOCKET_PREFIX) : -1]
+    return int(digits) if digits.isdigit() else None
+
+
+def scan_socket_holders(ctx: Context, inodes: Collection[int]) -> SocketHolders:
+    """Map each socket inode in ``inodes`` to the (pid, fd) pairs holding it.
+
+    One pass over ``<proc_root>/*/fd``: every fd link is read (the only way to
+    know it is a socket), non-socket links are dropped on a prefix check, and
+    sockets not in ``inodes`` are ignored. The fd directory is opened once and
+    links are read relative to it (``readlinkat``), which spares the kernel a
+    path walk per fd; no ``stat`` per entry, unlike ``os.scandir`` + ``is_*``.
+    Processes that vanish mid-scan are skipped; those whose fd directory is
+    denied are listed in ``denied``.
+    """
+    wanted: Set[int] = set(inodes)
+    result = SocketHolders()
+    proc = str(ctx.proc_root)
+    try:
+        names = os.listdir(proc)
+    except OSError:
+        return result
+    for name in names:
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        try:
+            dir_fd = os.open(f"{proc}/{name}/fd", _DIR_FLAGS)
+        except OSError as exc:
+            if _failure(exc) == DENIED:
+                result.denied.append(pid)
+            continue
+        try:
+            result.processes += 1
+            _scan_fds(dir_fd, pid, wanted, result)
+        finally:
+            os.close(dir_fd)
+    for pairs in result.holders.values():
+        pairs.sort()
+    result.denied.sort()
+    return result
+
+
+def _scan_fds(dir_fd: int, pid: int, wanted: Set[int], result: SocketHolders) -> None:
+    try:
+        fds = os.listdir(dir_fd)
+    except OSError as exc:
+        if _failure(exc) == DENIED:
+            result.denied.append(pid)
+        return
+    holders = result.holders
+    for fd in fds:
+        try:
+            link = os.readlink(fd, dir_fd=dir_fd)
+        except OSError:
+            continue  # fd closed (or process gone) since the listing: the expected race
+        if link.startswith(_SOCKET_PREFIX):
+            inode = socket_inode(link)
+            if inode in wanted:
+                holders.setdefault(inode, []).append((pid, int(fd)))
+
+
+def parse_stat(text: str) -> Tuple[str, int, int]:
+    """(comm, ppid, start ticks) from ``/proc/PID/stat``; comm may hold spaces and ")".
+
+    ``"812 (my (odd) name) S 1 812 812 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 4242 ..."``
+    → ``("my (odd) name", 1, 4242)``. Raises ValueError when malformed.
+    """
+    open_paren = text.index("(")
+    close_paren = text.rindex(")")
+    rest = text[close_paren + 2 :].split()
+    # rest[0] is field 3 (state): ppid is field 4, starttime field 22.
+    return text[open_paren + 1 : close_paren], int(rest[1]), int(rest[19])
+
+
+def parse_cmdline(raw: bytes) -> List[str]:
+    """``b"/usr/bin/gmediarender\\x00-f\\x00Living room\\x00"`` → three arguments."""
+    if not raw:
+        return []
+    return raw.rstrip(b"\x00").decode("utf-8", "replace").split("\x00")
+
+
+def _cgroup_entries(text: str) -> List[Tuple[str, str, str]]:
+    """(hierarchy id, controllers, path) of each well-formed ``/proc/PID/cgroup`` line."""
+    entries = []
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) == 3 and parts[0].isdigit() and parts[2].startswith("/"):
+            entries.append((parts[0], parts[1], parts[2]))
+    return entries
+
+
+def _innermost_unit(path: str) -> Optional[str]:
+    """The last ``.service``/``.scope`` component of a cgroup path (see unit_of_cgroup)."""
+    parts = path.split("/")
+    for index in range(len(parts) - 1, -1, -1):
+        part = parts[index]
+        if part.endswith(_UNIT_SUFFIXES):
+            # A user manager's own process sits in user@UID.service/init.scope.
+            if part == "init.scope" and index > 0 and parts[index - 1].startswith("user@"):
+                return parts[index - 1]
+            return part
+    return None
+
+
+def _container_of(path: str) -> Optional[str]:
+    """The outermost container id in a path: the one the host's runtime manages."""
+    for part in path.split("/"):
+        if _is_container_id(part):
+            return part
+        if part.endswith(".scope"):
+            for prefix in _CONTAINER_SCOPES:
+                candidate = part[len(prefix) : -len(".scope")]
+                if part.startswith(prefix) and _is_container_id(candidate):
+                    return candidate
+    return None
+
+
+def _is_container_id(text: str) -> bool:
+    return len(text) == 64 and _HEX.issuperset(text)
+
+
+@functools.lru_cache(maxsize=1024)  # processes of one unit share the same text
+def unit_of_cgroup(text: str) -> Tuple[Optional[str], Optional[str]]:
+    """(systemd unit, container id) from the text of ``/proc/PID/cgroup``.
+
+    The unit is the innermost ``.service``/``.scope`` of the cgroup v2 line
+    (``0::``), else of the v1 ``name=systemd`` line (hybrid hosts have both).
+    A process of a user manager reports its user unit. The container id is the
+    outermost 64-hex id (docker, podman, containerd, CRI-O) on any line.
+
+    >>> unit_of_cgroup("0::/system.slice/gmediarender.service\\n")
+    ('gmediarender.service', None)
+    >>> cid = "0123456789abcdef" * 4  # a 64-hex container id
+    >>> unit_of_cgroup(f"0::/docker/{cid}/system.slice/foo.service\\n") == ("foo.service", cid)
+    True
+    >>> unit_of_cgroup(f"0::/system.slice/docker-{cid}.scope\\n") == (f"docker-{cid}.scope", cid)
+    True
+    >>> unit_of_cgroup("0::/user.slice/user-1000.slice/user@1000.service/app.slice/"
+    ...                "pipewire.service\\n")
+    ('pipewire.service', None)
+    >>> unit_of_cgroup("0::/user.slice/user-1000.slice/user@1000.service/init.scope\\n")
+    ('user@1000.service', None)
+    >>> unit_of_cgroup("12:pids:/system.slice/ssh.service\\n"
+    ...                "1:name=systemd:/system.slice/ssh.service\\n")
+    ('ssh.service', None)
+    >>> unit_of_cgroup("0::/\\n")  # a container's own cgroup namespace, or no systemd
+    (None, None)
+    >>> unit_of_cgroup("garbage\\n1:cpu\\n")
+    (None, None)
+    """
+    unified: Optional[str] = None
+    named: Optional[str] = None
+    container: Optional[str] = None
+    in_container = any(marker in text for marker in _CONTAINER_MARKERS)
+    for hierarchy, controllers, path in _cgroup_entries(text):
+        if hierarchy == "0" and controllers == "":
+            unified = path
+        elif "name=systemd" in controllers.split(","):
+            named = path
+        if in_container and container is None:
+            container = _container_of(path)
+    unit = (_innermost_unit(unified) if unified else None) or (
+        _innermost_unit(named) if named else None
+    )
+    return unit, container
+
+
+class _Users:
+    """uid → user name from ``<etc_root>/passwd``, then NSS for the real /etc (cached)."""
+
+    def __init__(self, etc_root: str) -> None:
+        self._etc_root = etc_root
+        self._names: Optional[Dict[int, str]] = None
+
+    def name(self, uid: int) -> Optional[str]:
+        if self._names is None:
+            self._names = _parse_passwd(os.path.join(self._etc_root, "passwd"))
+        if uid not in self._names and self._etc_root == "/etc":
+            self._names[uid] = _nss_user(uid)  # LDAP/sssd users are not in /etc/passwd
+        return self._names.get(uid) or None
+
+
+def _parse_passwd(path: str) -> Dict[int, str]:
+    """``"gmr:x:115:120::/var/lib/gmr:/usr/sbin/nologin"`` → ``{115: "gmr"}``."""
+    names: Dict[int, str] = {}
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+    except OSError:
+        return names
+    for line in text.splitlines():
+        parts = line.split(":")
+        if len(parts) >= 3 and parts[2].isdigit():
+            names.setdefault(int(parts[2]), parts[0])
+    return names
+
+
+def _nss_user(uid: int) -> str:
+    import pwd  # noqa: PLC0415 - only needed for users /etc/passwd lacks
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return ""
+
+
+_USERS: Dict[str, _Users] = {}
+
+
+def user_name(ctx: Context, uid: int) -> Optional[str]:
+    """Login name of ``uid`` as ``ctx.etc_root`` knows it, None when unknown."""
+    root = str(ctx.etc_root)
+    users = _USERS.get(root)
+    if users is None:
+        users = _USERS[root] = _Users(root)
+    return users.name(uid)
+
+
+def process_identity(ctx: Context, pid: int) -> Optional[ProcessIdentity]:
+    """Identity of ``pid`` from ``<proc_root>/<pid>``, None if it does not exist.
+
+    - ``start_time``: seconds since boot (``/proc/PID/stat`` starttime, which
+      the kernel counts on CLOCK_BOOTTIME), comparable with ``/proc/uptime``.
+    - ``uid``/``user``: the process's effective uid (owner of ``/proc/PID``).
+    - ``unit``/``container_id``: see :func:`unit_of_cgroup`.
+    - ``netns``: ``"net:[4026531840]"``, the link ``/proc/PID/ns/net``.
+
+    A field we may not read is None and named in ``denied``; a missing file
+    (a kernel thread has no exe) is None without being denied.
+    """
+    try:
+        dir_fd = os.open(str(ctx.proc_root / str(pid)), _DIR_FLAGS)
+    except OSError as exc:
+        return None if _failure(exc) == GONE else _unreadable(pid)
+    try:
+        return _identity_at(ctx, pid, dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _unreadable(pid: int) -> ProcessIdentity:
+    fields = ["ppid", "name", "exe", "cmdline", "user", "uid", "unit", "container_id", "netns"]
+    return _empty_identity(pid, [*fields, "start_time"])
+
+
+def _empty_identity(pid: int, denied: List[str]) -> ProcessIdentity:
+    return ProcessIdentity(
+        pid=pid, ppid=None, name=None, exe=None, cmdline=None, user=None, uid=None,
+        unit=None, container_id=None, netns=None, start_time=None, denied=denied,
+    )  # fmt: skip
+
+
+def _identity_at(ctx: Context, pid: int, dir_fd: int) -> Optional[ProcessIdentity]:
+    identity = _empty_identity(pid, [])
+    denied = identity["denied"]
+    stat, outcome = _attempt(_read_at, dir_fd, "stat")
+    if outcome == GONE:
+        return None  # exited between the listing and now
+    if stat is not None:
+        try:
+            name, ppid, ticks = parse_stat(stat.decode("utf-8", "replace"))
+            identity["name"], identity["ppid"] = name, ppid
+            identity["start_time"] = round(ticks / _CLOCK_TICKS, 2)
+        except (ValueError, IndexError):
+            pass  # malformed stat (fixture or future kernel): leave the fields null
+    elif outcome == DENIED:
+        denied += ["name", "ppid", "start_time"]
+    try:
+        uid = os.fstat(dir_fd).st_uid
+        identity["uid"], identity["user"] = uid, user_name(ctx, uid)
+    except OSError:
+        denied += ["uid", "user"]
+    identity["exe"] = _field(dir_fd, "exe", _readlink_at, denied)
+    raw = _field(dir_fd, "cmdline", _read_at, denied)
+    identity["cmdline"] = None if raw is None else parse_cmdline(raw)
+    cgroup = _field(dir_fd, "cgroup", _read_at, denied, ("unit", "container_id"))
+    if cgroup is not None:
+        unit, container = unit_of_cgroup(cgroup.decode("utf-8", "replace"))
+        identity["unit"], identity["container_id"] = unit, container
+    identity["netns"] = _field(dir_fd, "ns/net", _readlink_at, denied, ("netns",))
+    return identity
+
+
+def _field(
+    dir_fd: int,
+    name: str,
+    read: Callable[[int, str], T],
+    denied: List[str],
+    fields: Tuple[str, ...] = (),
+) -> Optional[T]:
+    """Read one per-process file; on EACCES record ``fields`` (default: ``name``) as denied."""
+    value, outcome = _attempt(read, dir_fd, name)
+    if outcome == DENIED:
+        denied.extend(fields or (name,))
+    return value

@@ -1,0 +1,310 @@
+"""owners.py: cgroup/stat parsing, the /proc fixture tree, real processes, permission denied."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from netmedic import owners
+from netmedic.context import Context
+
+FIXTURES = Path(__file__).parent / "fixtures" / "ports"
+CID = "4f3c2b1a" * 8
+NOBODY = 65534
+
+
+def fixture_ctx(root: Path = FIXTURES) -> Context:
+    return Context(proc_root=root / "proc", etc_root=root / "etc")
+
+
+def as_nobody(work: Callable[[], Any]) -> Any:
+    """Run ``work`` in a forked child with uid/gid 65534 and return its JSON result.
+
+    Forked, not exec'd: the interpreter lives under /root, which nobody cannot read.
+    """
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            os.write(write_end, json.dumps(work()).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        data = reader.read()
+    os.waitpid(pid, 0)
+    return json.loads(data)
+
+
+@pytest.fixture
+def shared_copy() -> Iterator[Path]:
+    """A copy of the fixture tree that nobody may traverse, with 900/fd unreadable."""
+    root = Path(tempfile.mkdtemp(prefix="netmedic-ports-"))
+    try:
+        os.chmod(root, 0o755)
+        shutil.copytree(FIXTURES, root / "tree", symlinks=True)
+        os.chmod(root / "tree" / "proc" / "900" / "fd", 0o000)
+        os.chmod(root / "tree" / "proc" / "813" / "cmdline", 0o000)
+        yield root / "tree"
+    finally:
+        os.chmod(root / "tree" / "proc" / "900" / "fd", 0o755)
+        shutil.rmtree(root)
+
+
+# --- unit_of_cgroup -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0::/system.slice/gmediarender.service\n", ("gmediarender.service", None)),
+        (f"0::/docker/{CID}/system.slice/foo.service\n", ("foo.service", CID)),
+        (f"0::/system.slice/docker-{CID}.scope\n", (f"docker-{CID}.scope", CID)),
+        (f"0::/machine.slice/libpod-{CID}.scope/container\n", (f"libpod-{CID}.scope", CID)),
+        (f"0::/machine.slice/libpod-conmon-{CID}.scope\n", (f"libpod-conmon-{CID}.scope", None)),
+        (
+            "0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/"
+            f"cri-containerd-{CID}.scope\n",
+            (f"cri-containerd-{CID}.scope", CID),
+        ),
+        (f"0::/kubepods/burstable/pod1/{CID}\n", (None, CID)),
+        (
+            "0::/user.slice/user-1000.slice/user@1000.service/app.slice/"
+            "app-org.gnome.Terminal.slice/vte-spawn-1.scope\n",
+            ("vte-spawn-1.scope", None),
+        ),
+        (
+            "0::/user.slice/user-1000.slice/user@1000.service/init.scope\n",
+            ("user@1000.service", None),
+        ),
+        ("0::/user.slice/user-1000.slice/session-3.scope\n", ("session-3.scope", None)),
+        ("0::/system.slice/foo.service/payload/worker\n", ("foo.service", None)),
+        ("0::/init.scope\n", ("init.scope", None)),
+        # cgroup v1: only the name=systemd line names the unit
+        (
+            "12:pids:/system.slice/ssh.service\n4:memory:/system.slice/ssh.service\n"
+            "1:name=systemd:/system.slice/ssh.service\n",
+            ("ssh.service", None),
+        ),
+        (f"9:memory:/docker/{CID}\n1:name=systemd:/docker/{CID}\n", (None, CID)),
+        # hybrid: the unified line wins, the v1 one is the fallback
+        (
+            "1:name=systemd:/system.slice/a.service\n0::/system.slice/b.service\n",
+            ("b.service", None),
+        ),
+        ("1:name=systemd:/system.slice/a.service\n0::/\n", ("a.service", None)),
+        ("0::/\n", (None, None)),
+        ("", (None, None)),
+        ("garbage\n1:cpu\n::\nx::/a.service\n0::relative.service\n", (None, None)),
+        (
+            "9:name=systemd:/\n4:memory:/process_api/c5e084ccc4f25f436806debd41136b83\n0::/\n",
+            (None, None),
+        ),
+    ],
+)
+def test_unit_of_cgroup(text: str, expected: tuple) -> None:
+    assert owners.unit_of_cgroup(text) == expected
+
+
+_COMPONENT = st.text(alphabet="abcdefgh-_.@0123456789", min_size=1, max_size=12)
+
+
+@given(st.text(max_size=300))
+def test_unit_of_cgroup_total(text: str) -> None:
+    unit, container = owners.unit_of_cgroup(text)
+    assert unit is None or unit.endswith((".service", ".scope"))
+    assert container is None or len(container) == 64
+
+
+@given(
+    st.lists(_COMPONENT.filter(lambda c: not c.endswith((".service", ".scope"))), max_size=4),
+    _COMPONENT,
+    st.lists(_COMPONENT.filter(lambda c: not c.endswith((".service", ".scope"))), max_size=3),
+    st.sampled_from([".service", ".scope"]),
+)
+def test_unit_is_innermost_unit_component(outer: list, name: str, inner: list, suffix: str) -> None:
+    unit = f"x{name}{suffix}"
+    path = "/".join(["", *outer, unit, *inner])
+    assert owners.unit_of_cgroup(f"0::{path}\n")[0] == unit
+
+
+# --- small parsers --------------------------------------------------------------
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters="\n\x00"), max_size=15))
+def test_parse_stat_any_comm(comm: str) -> None:
+    line = f"812 ({comm}) S 1 812 812 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 4242 1 2 3\n"
+    assert owners.parse_stat(line) == (comm, 1, 4242)
+
+
+def test_parse_stat_malformed() -> None:
+    with pytest.raises(ValueError):
+        owners.parse_stat("812 no parens")
+
+
+@pytest.mark.parametrize(
+    ("link", "inode"),
+    [("socket:[81234]", 81234), ("/dev/null", None), ("pipe:[5]", None),
+     ("socket:[x]", None), ("socket:[", None), ("socket:[]", None)],
+)  # fmt: skip
+def test_socket_inode(link: str, inode: int | None) -> None:
+    assert owners.socket_inode(link) == inode
+
+
+def test_parse_cmdline() -> None:
+    assert owners.parse_cmdline(b"/usr/bin/gmediarender\x00-f\x00Living room\x00") == [
+        "/usr/bin/gmediarender", "-f", "Living room"]  # fmt: skip
+    assert owners.parse_cmdline(b"") == []
+
+
+# --- fixture tree ---------------------------------------------------------------
+
+
+def test_scan_fixture_tree() -> None:
+    scan = owners.scan_socket_holders(fixture_ctx(), [81234, 90000, 55555, 1])
+    assert scan.holders == {81234: [(812, 3), (813, 5)], 55555: [(812, 6)], 90000: [(900, 7)]}
+    assert scan.denied == []
+    assert scan.processes == 4  # 812, 813, 900, 1000; 4242 vanished, sys/ and self/ are not pids
+
+
+def test_identity_fixture_812() -> None:
+    uid = (FIXTURES / "proc" / "812").stat().st_uid
+    assert owners.process_identity(fixture_ctx(), 812) == {
+        "pid": 812, "ppid": 1, "name": "gmediarender", "exe": "/usr/bin/gmediarender",
+        "cmdline": ["/usr/bin/gmediarender", "-f", "Living room"],
+        "user": "root" if uid == 0 else owners.user_name(fixture_ctx(), uid), "uid": uid,
+        "unit": "gmediarender.service", "container_id": None, "netns": "net:[4026531840]",
+        "start_time": 4242.0, "denied": [],
+    }  # fmt: skip
+
+
+def test_identity_fixture_missing_and_malformed() -> None:
+    worker = owners.process_identity(fixture_ctx(), 813)
+    assert worker is not None
+    assert (worker["name"], worker["ppid"], worker["exe"], worker["netns"]) == (
+        "gmr (worker) 2", 812, None, None)  # fmt: skip
+    assert (worker["cmdline"], worker["unit"], worker["denied"]) == ([], "gmediarender.service", [])
+    app = owners.process_identity(fixture_ctx(), 1000)
+    assert app is not None
+    assert (app["name"], app["ppid"], app["start_time"]) == (None, None, None)
+    assert app["unit"] == "pipewire.service"
+    nginx = owners.process_identity(fixture_ctx(), 900)
+    assert nginx is not None
+    assert (nginx["unit"], nginx["container_id"]) == (f"docker-{CID}.scope", CID)
+
+
+def test_identity_vanished_is_none() -> None:
+    assert owners.process_identity(fixture_ctx(), 4242) is None  # dir listed, files gone
+    assert owners.process_identity(fixture_ctx(), 5) is None  # never existed
+
+
+def test_denied_fd_dir_and_file(shared_copy: Path) -> None:
+    ctx = fixture_ctx(shared_copy)
+
+    def work() -> Any:
+        scan = owners.scan_socket_holders(ctx, [81234, 90000])
+        return {
+            "holders": {str(k): v for k, v in scan.holders.items()},
+            "denied": scan.denied,
+            "worker": owners.process_identity(ctx, 813),
+        }
+
+    result = as_nobody(work)
+    assert result["holders"] == {"81234": [[812, 3], [813, 5]]}
+    assert result["denied"] == [900]
+    assert result["worker"]["cmdline"] is None
+    assert result["worker"]["denied"] == ["cmdline"]
+    assert result["worker"]["name"] == "gmr (worker) 2"  # the rest is still read
+
+
+def test_user_name_from_injected_passwd() -> None:
+    assert owners.user_name(fixture_ctx(), 115) == "gmr"
+    assert owners.user_name(fixture_ctx(), 4711) is None
+
+
+# --- real processes -------------------------------------------------------------
+
+HOLDER = (
+    "import socket, sys\n"
+    "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
+    "print(s.getsockname()[1], flush=True); sys.stdin.read()\n"
+)
+
+
+@pytest.fixture
+def holder() -> Iterator[subprocess.Popen]:
+    """A real child process holding a TCP listener until its stdin closes."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    proc.port = int(proc.stdout.readline())  # type: ignore[attr-defined]
+    yield proc
+    proc.communicate("")
+
+
+def test_identity_of_a_real_process(holder: subprocess.Popen) -> None:
+    identity = owners.process_identity(Context(), holder.pid)
+    assert identity is not None
+    cgroup = Path(f"/proc/{holder.pid}/cgroup").read_text()
+    assert (identity["unit"], identity["container_id"]) == owners.unit_of_cgroup(cgroup)
+    assert identity["exe"] == os.path.realpath(sys.executable)
+    assert identity["cmdline"] == [sys.executable, "-c", HOLDER]
+    assert (identity["ppid"], identity["uid"], identity["user"]) == (os.getpid(), 0, "root")
+    assert identity["netns"] == os.readlink("/proc/self/ns/net")
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    assert identity["start_time"] is not None
+    assert 0 <= uptime - identity["start_time"] < 60
+    assert identity["denied"] == []
+
+
+def test_scan_finds_a_real_socket(holder: subprocess.Popen) -> None:
+    link = next(
+        os.readlink(f"/proc/{holder.pid}/fd/{fd}")
+        for fd in os.listdir(f"/proc/{holder.pid}/fd")
+        if os.readlink(f"/proc/{holder.pid}/fd/{fd}").startswith("socket:")
+    )
+    inode = owners.socket_inode(link)
+    assert inode is not None
+    scan = owners.scan_socket_holders(Context(), [inode])
+    assert [pid for pid, _fd in scan.holders[inode]] == [holder.pid]
+
+
+def test_real_denied_for_unprivileged_reader(holder: subprocess.Popen) -> None:
+    def work() -> Any:
+        scan = owners.scan_socket_holders(Context(), [])
+        return {"denied": scan.denied, "identity": owners.process_identity(Context(), holder.pid)}
+
+    result = as_nobody(work)
+    assert holder.pid in result["denied"]
+    identity = result["identity"]
+    assert identity["name"] == "python3" or identity["name"].startswith("python")
+    assert {"exe", "netns"} <= set(identity["denied"])
+    assert identity["exe"] is None
+
+
+def test_vanished_real_process_is_none() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    assert owners.process_identity(Context(), proc.pid) is None
+
+
+def test_socket_fd_is_a_socket() -> None:
+    with socket.socket() as sock:
+        link = os.readlink(f"/proc/self/fd/{sock.fileno()}")
+        assert owners.socket_inode(link) == os.fstat(sock.fileno()).st_ino

@@ -1,0 +1,361 @@
+"""collectors/ports.py: contract, fixture join, real sockets in children, ``ss`` cross-check."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
+
+import pytest
+
+from netmedic import netlink, owners
+from netmedic.collectors import ports
+from netmedic.context import Context
+
+FIXTURES = Path(__file__).parent / "fixtures" / "ports"
+NOBODY = 65534
+SOCKET_KEYS = {
+    "proto", "family", "address", "port", "inode", "uid", "netns", "owner",
+    "owner_reason", "other_pids", "sharing",
+}  # fmt: skip
+OWNER_KEYS = {"pid", "name", "exe", "user", "unit", "container_id", "cmdline"}
+Spec = Tuple[str, str, Dict[str, int]]  # proto, address, socket options
+
+
+def as_nobody(work: Callable[[], Any]) -> Any:
+    """Run ``work`` in a forked child as uid/gid 65534; return its JSON result."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            os.write(write_end, json.dumps(work()).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        data = reader.read()
+    os.waitpid(pid, 0)
+    return json.loads(data)
+
+
+def _open(proto: str, address: str, options: Dict[str, int]) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+    for name, value in options.items():
+        sock.setsockopt(socket.SOL_SOCKET, getattr(socket, name), value)
+    sock.bind((address, 0))
+    if proto == "tcp":
+        sock.listen()
+    return sock
+
+
+class Farm:
+    """Forked processes holding loopback sockets; every ``share_every``-th forks a sibling.
+
+    ``sockets`` maps inode → {"proto", "address", "port", "pids"} as the
+    children report them. Children exit when the farm closes its stop pipe.
+    """
+
+    def __init__(self, plans: List[List[Spec]], share_every: int = 0) -> None:
+        self.plans = plans
+        self.share_every = share_every
+        self.sockets: Dict[int, Dict[str, Any]] = {}
+        self.workers: List[int] = []
+
+    def __enter__(self) -> Farm:
+        report_r, report_w = os.pipe()
+        stop_r, self._stop_w = os.pipe()
+        for index, plan in enumerate(self.plans):
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - child
+                try:
+                    os.close(report_r)
+                    os.close(self._stop_w)
+                    self._child(index, plan, report_w, stop_r)
+                finally:
+                    os._exit(0)
+            self.workers.append(pid)
+        os.close(report_w)
+        os.close(stop_r)
+        with os.fdopen(report_r) as reports:
+            for line in reports:
+                record = json.loads(line)
+                self.sockets[record.pop("inode")] = record
+        return self
+
+    def _child(self, index: int, plan: List[Spec], report: int, stop: int) -> None:
+        held = [_open(*spec) for spec in plan]
+        pids = [os.getpid()]
+        if self.share_every and index % self.share_every == 0:
+            sibling = os.fork()
+            if sibling == 0:
+                os.close(report)
+                os.read(stop, 1)
+                os._exit(0)
+            pids.append(sibling)
+        for sock, (proto, address, _options) in zip(held, plan):
+            record = {"inode": os.fstat(sock.fileno()).st_ino, "proto": proto,
+                      "address": address, "port": sock.getsockname()[1], "pids": pids}  # fmt: skip
+            os.write(report, (json.dumps(record) + "\n").encode())
+        os.close(report)
+        os.read(stop, 1)  # EOF when the farm closes
+        for pid in pids[1:]:
+            os.waitpid(pid, 0)
+
+    def __exit__(self, *exc_info: object) -> None:
+        os.close(self._stop_w)
+        for pid in self.workers:
+            os.waitpid(pid, 0)
+
+    def ports(self) -> Set[Tuple[str, int]]:
+        return {(s["proto"], s["port"]) for s in self.sockets.values()}
+
+
+MIXED: List[Spec] = [
+    ("tcp", "127.0.0.1", {}), ("tcp", "::1", {}), ("udp", "127.0.0.1", {}), ("udp", "::1", {}),
+]  # fmt: skip
+
+
+@pytest.fixture
+def farm() -> Iterator[Farm]:
+    with Farm([MIXED, MIXED[::-1], MIXED[:2]], share_every=2) as started:
+        yield started
+
+
+def ours(result: Dict[str, Any], farm: Farm) -> Dict[int, Dict[str, Any]]:
+    return {s["inode"]: s for s in result["sockets"] if s["inode"] in farm.sockets}
+
+
+# --- contract and pure parts ----------------------------------------------------
+
+
+def test_contract_shape(farm: Farm) -> None:
+    result = ports.collect(Context())
+    assert set(result) == {"source", "sockets"}
+    assert result["source"] == "netlink"
+    for entry in result["sockets"]:
+        assert set(entry) == SOCKET_KEYS
+        assert entry["proto"] in ("tcp", "udp") and entry["family"] in ("ipv4", "ipv6")
+        assert set(entry["sharing"]) == {"reuse_addr", "reuse_port"}
+        assert (entry["owner"] is None) == (entry["owner_reason"] is not None)
+        if entry["owner"] is not None:
+            assert set(entry["owner"]) == OWNER_KEYS
+    keys = [ports.sort_key(e) for e in result["sockets"]]
+    assert keys == sorted(keys)
+    json.dumps(result)  # serialisable as is
+
+
+def test_declared_ports() -> None:
+    declared = [
+        {"port": 1900, "proto": "udp", "owner": "gmediarender.service"},
+        {"port": 5353},
+        {"port": 32400, "proto": "tcp"},
+        {"port": "1900"},
+        "junk",
+    ]
+    assert ports.declared_ports(declared) == {("udp", 1900), ("udp", 5353)}
+    assert ports.declared_ports(None) == set()
+
+
+def test_unreadable_reason() -> None:
+    assert ports.unreadable_reason([]) == ports.NO_HOLDER
+    assert ports.unreadable_reason([812]) == "permission denied reading /proc/812/fd"
+    assert ports.unreadable_reason([812, 900]) == (
+        "permission denied reading /proc/PID/fd of 2 processes (first: 812)"
+    )
+
+
+def test_join_on_fixture_tree() -> None:
+    ctx = Context(proc_root=FIXTURES / "proc", etc_root=FIXTURES / "etc")
+    uid = (FIXTURES / "proc" / "812").stat().st_uid
+    found = [
+        netlink.DiagSocket("tcp", "ipv4", "0.0.0.0", 8080, 90000, 33, "LISTEN"),
+        netlink.DiagSocket("udp", "ipv4", "0.0.0.0", 1900, 81234, 115, "CLOSE"),
+        netlink.DiagSocket("udp", "ipv6", "::", 1900, 77777, 0, "CLOSE"),
+    ]
+    result = ports.join_owners(ctx, found)
+    assert [(e["proto"], e["port"], e["address"]) for e in result] == [
+        ("tcp", 8080, "0.0.0.0"), ("udp", 1900, "0.0.0.0"), ("udp", 1900, "::")]  # fmt: skip
+    nginx, gmr, orphan = result
+    assert nginx["owner"] is not None and nginx["owner"]["container_id"] == "4f3c2b1a" * 8
+    assert gmr == {
+        "proto": "udp", "family": "ipv4", "address": "0.0.0.0", "port": 1900,
+        "inode": 81234, "uid": 115, "netns": "net:[4026531840]",
+        "owner": {"pid": 812, "name": "gmediarender", "exe": "/usr/bin/gmediarender",
+                  "user": owners.user_name(ctx, uid), "unit": "gmediarender.service",
+                  "container_id": None,
+                  "cmdline": ["/usr/bin/gmediarender", "-f", "Living room"]},
+        "owner_reason": None, "other_pids": [813],
+        "sharing": {"reuse_addr": None, "reuse_port": None},
+    }  # fmt: skip
+    assert orphan["owner"] is None and orphan["owner_reason"] == ports.NO_HOLDER
+
+
+def test_denied_holder_keeps_the_socket_with_a_reason() -> None:
+    root = Path(tempfile.mkdtemp(prefix="netmedic-ports-"))
+    try:
+        os.chmod(root, 0o755)
+        shutil.copytree(FIXTURES, root / "tree", symlinks=True)
+        os.chmod(root / "tree" / "proc" / "900" / "fd", 0o000)
+        ctx = Context(proc_root=root / "tree" / "proc", etc_root=root / "tree" / "etc")
+        found = [netlink.DiagSocket("tcp", "ipv4", "0.0.0.0", 8080, 90000, 33, "LISTEN")]
+        entry = as_nobody(lambda: ports.join_owners(ctx, found))[0]
+    finally:
+        os.chmod(root / "tree" / "proc" / "900" / "fd", 0o755)
+        shutil.rmtree(root)
+    assert entry["owner"] is None
+    assert entry["owner_reason"] == "permission denied reading /proc/900/fd"
+    assert (entry["port"], entry["inode"]) == (8080, 90000)
+
+
+# --- real sockets ---------------------------------------------------------------
+
+
+def test_real_sockets_have_their_owner_and_unit(farm: Farm) -> None:
+    result = ports.collect(Context())
+    found = ours(result, farm)
+    assert set(found) == set(farm.sockets)  # every socket we opened, v4 and v6, tcp and udp
+    netns = os.readlink("/proc/self/ns/net")
+    for inode, entry in found.items():
+        made = farm.sockets[inode]
+        assert (entry["proto"], entry["address"], entry["port"]) == (
+            made["proto"], made["address"], made["port"])  # fmt: skip
+        assert entry["family"] == ("ipv6" if ":" in made["address"] else "ipv4")
+        owner = entry["owner"]
+        assert owner is not None
+        assert [owner["pid"], *entry["other_pids"]] == made["pids"]
+        cgroup = Path(f"/proc/{owner['pid']}/cgroup").read_text()
+        assert (owner["unit"], owner["container_id"]) == owners.unit_of_cgroup(cgroup)
+        assert (owner["user"], entry["uid"], entry["netns"]) == ("root", 0, netns)
+        assert entry["sharing"] == {"reuse_addr": None, "reuse_port": None}
+
+
+def test_unprivileged_reader_reports_root_sockets_held(farm: Farm) -> None:
+    result = as_nobody(lambda: ports.collect(Context()))
+    found = ours(result, farm)
+    assert set(found) == set(farm.sockets)  # still listed: never shown as free
+    for entry in found.values():
+        assert entry["owner"] is None
+        assert entry["owner_reason"].startswith("permission denied reading /proc/")
+
+
+def test_sharing_on_declared_udp_ports() -> None:
+    plan: List[Spec] = [
+        ("udp", "127.0.0.1", {"SO_REUSEADDR": 1}),
+        ("udp", "127.0.0.1", {}),
+        ("udp", "::1", {"SO_REUSEPORT": 1}),
+        ("udp", "127.0.0.1", {"SO_REUSEADDR": 1}),  # not declared
+        ("tcp", "127.0.0.1", {"SO_REUSEADDR": 1}),  # TCP: never read
+    ]
+    with Farm([plan]) as farm:
+        by_order = list(farm.sockets.items())
+        declared = [{"port": s["port"], "proto": s["proto"]} for _i, s in by_order[:3]]
+        declared.append({"port": by_order[4][1]["port"]})
+        found = ours(ports.collect(Context(config={"ports": declared})), farm)
+        sharing = [found[inode]["sharing"] for inode, _s in by_order]
+    assert sharing == [
+        {"reuse_addr": True, "reuse_port": False},
+        {"reuse_addr": False, "reuse_port": False},
+        {"reuse_addr": False, "reuse_port": True},
+        {"reuse_addr": None, "reuse_port": None},
+        {"reuse_addr": None, "reuse_port": None},
+    ]
+
+
+def test_time_wait_heavy_host_returns_only_bound_sockets(farm: Farm) -> None:
+    before = ports.collect(Context())["sockets"]
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    try:
+        for _ in range(5000):
+            client = socket.create_connection(listener.getsockname())
+            server, _ = listener.accept()
+            client.close()
+            server.close()
+        assert netlink.tcp_state_counts([netlink.TCP_TIME_WAIT])["TIME_WAIT"] >= 5000
+        after = ports.collect(Context())["sockets"]
+    finally:
+        listener.close()
+    assert len(after) - len(before) < 50  # the 5000 TIME_WAIT are not in the list
+    assert ours({"sockets": after}, farm).keys() == farm.sockets.keys()
+
+
+def test_psutil_fallback_agrees(farm: Farm) -> None:
+    fast = ours(ports.collect(Context()), farm)
+    slow = ports.collect_psutil(Context())
+    keyed = {(e["proto"], e["family"], e["address"], e["port"]): e for e in slow}
+    for inode, entry in fast.items():
+        other = keyed[(entry["proto"], entry["family"], entry["address"], entry["port"])]
+        # psutil reports one holder per socket (the first pid it met), not all of them.
+        assert other["owner"]["pid"] in farm.sockets[inode]["pids"]
+        assert {**other["owner"], "pid": 0} == {**entry["owner"], "pid": 0}
+        assert (other["inode"], other["uid"], other["owner_reason"]) == (None, None, None)
+
+
+# --- cross-check with ss --------------------------------------------------------
+
+SS_LINE = re.compile(r"^(\S+)\s+\S+\s+\d+\s+\d+\s+(\S+)\s+\S+\s*(.*)$")
+SS_PID = re.compile(r"pid=(\d+)")
+
+
+def ss_owners(ports_of_interest: Set[Tuple[str, int]]) -> Set[Tuple[str, str, int, int]]:
+    """(proto, address, port, pid) for every pid ``ss -tulpnH`` lists on our ports.
+
+    ``udp UNCONN 0 0 [::1]:41000 [::]:* users:(("python",pid=9,fd=5),("python",pid=10,fd=5))``
+    → ``("udp", "::1", 41000, 9)`` and ``("udp", "::1", 41000, 10)``.
+    """
+    out = subprocess.run(
+        ["ss", "-tulpnH"], capture_output=True, text=True, check=True, env={"LANG": "C"}
+    ).stdout
+    seen = set()
+    for line in out.splitlines():
+        match = SS_LINE.match(line)
+        assert match, line
+        proto, local, users = match.groups()
+        address, port = local.rsplit(":", 1)
+        address = address.strip("[]").split("%")[0]
+        if (proto, int(port)) in ports_of_interest:
+            seen |= {(proto, address, int(port), int(pid)) for pid in SS_PID.findall(users)}
+    return seen
+
+
+def netmedic_owners(
+    result: Dict[str, Any], ports_of_interest: Set[Tuple[str, int]]
+) -> Set[Tuple[str, str, int, Optional[int]]]:
+    seen: Set[Tuple[str, str, int, Optional[int]]] = set()
+    for e in result["sockets"]:
+        if (e["proto"], e["port"]) in ports_of_interest:
+            pids = ([e["owner"]["pid"]] if e["owner"] else []) + e["other_pids"]
+            seen |= {(e["proto"], e["address"], e["port"], pid) for pid in pids}
+    return seen
+
+
+def test_cross_check_with_ss_across_50_processes() -> None:
+    addresses = ["127.0.0.1", "::1", "127.0.0.2"]
+    plans: List[List[Spec]] = [
+        [("tcp", addresses[i % 3], {}), ("udp", addresses[(i + 1) % 3], {}),
+         ("tcp", addresses[(i + 2) % 3], {})]
+        for i in range(50)
+    ]  # fmt: skip
+    with Farm(plans, share_every=7) as farm:
+        wanted = farm.ports()
+        ours_now = netmedic_owners(ports.collect(Context()), wanted)
+        theirs = ss_owners(wanted)
+        expected = {
+            (s["proto"], s["address"], s["port"], pid)
+            for s in farm.sockets.values()
+            for pid in s["pids"]
+        }
+    assert len(farm.sockets) == 150
+    assert ours_now == theirs == expected

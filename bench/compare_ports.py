@@ -1,0 +1,338 @@
+"""Time ``netmedic facts --only ports`` against ss, psutil and listen_ports_facts, same host.
+
+``.venv/bin/python bench/compare_ports.py --preset medium`` starts bench/loadgen.py's
+load (listeners first, TIME_WAIT later), then in the same run:
+
+1. flatness: ``netmedic facts --only ports`` at the host's baseline TIME_WAIT
+   count and again with the preset's TIME_WAIT sockets alive;
+2. whole-process wall time (median of ``--runs``, runs interleaved across
+   tools so background noise hits all alike), CPU time and peak RSS (wait4's
+   rusage of each child) of: the netmedic CLI, ``ss -tulpnH``, a
+   psutil.net_connections script that maps owners, and
+   ``community.general.listen_ports_facts`` (fewer runs: it forks ``ps`` twice
+   per socket), plus the full ``netmedic facts``;
+3. agreement: the (proto, address, port, pid) sets each tool reports for the
+   load's sockets, compared with what the load generator knows it created.
+
+Writes ``bench/results/ports-<preset>-<utc time>.json`` and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import ipaddress
+import json
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loadgen import PRESETS, LoadGen, tw_count
+
+REPO = Path(__file__).resolve().parent.parent
+VENV = REPO / ".venv" / "bin"
+RESULTS = REPO / "bench" / "results"
+PYTHON = str(VENV / "python")
+PORTS = "netmedic facts --only ports"
+Pair = Tuple[str, str, int, int]  # proto, address, port, pid
+
+ANSIBLE_ENV = {
+    "ANSIBLE_PYTHON_INTERPRETER": str(VENV / "python"),
+    "ANSIBLE_LOCALHOST_WARNING": "False",
+    "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
+    "ANSIBLE_DEPRECATION_WARNINGS": "False",
+    "ANSIBLE_LOAD_CALLBACK_PLUGINS": "True",
+    "ANSIBLE_STDOUT_CALLBACK": "json",
+}
+
+
+@dataclass
+class Tool:
+    """A command to time and the parser that turns its stdout into (proto, addr, port, pid)."""
+
+    name: str
+    argv: List[str]
+    parse: Callable[[str], Set[Pair]]
+    runs: int
+    env: Dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Sample:
+    wall: float
+    cpu: float  # user + system of the child and the children it waited for
+    returncode: int
+
+
+def run_once(argv: List[str], env: Dict[str, str]) -> Tuple[Sample, str]:
+    """Spawn ``argv``, wait4 it: wall time, user+sys CPU and peak RSS of it and its children."""
+    with tempfile.TemporaryFile() as out:
+        actions = [(os.POSIX_SPAWN_DUP2, out.fileno(), 1)]
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        actions.append((os.POSIX_SPAWN_DUP2, devnull, 2))
+        started = time.perf_counter()
+        pid = os.posix_spawnp(argv[0], argv, {**os.environ, **env}, file_actions=actions)
+        _pid, status, usage = os.wait4(pid, 0)
+        wall = time.perf_counter() - started
+        os.close(devnull)
+        out.seek(0)
+        text = out.read().decode("utf-8", "replace")
+    sample = Sample(
+        wall=wall,
+        cpu=usage.ru_utime + usage.ru_stime,
+        returncode=os.waitstatus_to_exitcode(status),
+    )
+    return sample, text
+
+
+def norm(address: str) -> str:
+    """One spelling per address: ``"[::1]"`` / ``"::1%lo"`` → ``"::1"``."""
+    address = address.strip("[]").split("%")[0]
+    try:
+        return ipaddress.ip_address(address).compressed
+    except ValueError:
+        return address
+
+
+def parse_netmedic(text: str) -> Set[Pair]:
+    doc = json.loads(text)
+    family = doc.get("ports", doc)
+    pairs = set()
+    for entry in family["sockets"]:
+        pids = ([entry["owner"]["pid"]] if entry["owner"] else []) + entry["other_pids"]
+        for pid in pids:
+            pairs.add((entry["proto"], norm(entry["address"]), entry["port"], pid))
+    return pairs
+
+
+SS_LINE = re.compile(r"^(\S+)\s+\S+\s+\d+\s+\d+\s+(\S+)\s+\S+\s*(.*)$")
+
+
+def parse_ss(text: str) -> Set[Pair]:
+    """``tcp LISTEN 0 16 127.0.0.1:20000 0.0.0.0:* users:(("nm-load-0",pid=9,fd=3),...)``."""
+    pairs = set()
+    for line in text.splitlines():
+        match = SS_LINE.match(line)
+        if not match:
+            continue
+        proto, local, users = match.groups()
+        address, port = local.rsplit(":", 1)
+        for pid in re.findall(r"pid=(\d+)", users):
+            pairs.add((proto, norm(address), int(port), int(pid)))
+    return pairs
+
+
+def parse_psutil(text: str) -> Set[Pair]:
+    return {
+        (row["proto"], norm(row["address"]), row["port"], row["pid"])
+        for row in json.loads(text)
+        if row["pid"] is not None
+    }
+
+
+def parse_listen_ports_facts(text: str) -> Set[Pair]:
+    """The json stdout callback's result for localhost: ansible_facts.{tcp,udp}_listen."""
+    doc = json.loads(text[text.index("{") :])
+    facts = doc["plays"][0]["tasks"][0]["hosts"]["localhost"]["ansible_facts"]
+    pairs = set()
+    for proto in ("tcp", "udp"):
+        for row in facts[f"{proto}_listen"]:
+            pairs.add((proto, norm(row["address"]), int(row["port"]), int(row["pid"])))
+    return pairs
+
+
+def tools(lpf_runs: int, runs: int) -> List[Tool]:
+    netmedic = str(VENV / "netmedic")
+    ansible = [
+        str(VENV / "ansible"), "localhost", "-i", "localhost,", "-c", "local",
+        "-m", "community.general.listen_ports_facts", "-a", "command=ss",
+    ]  # fmt: skip
+    return [
+        Tool(
+            PORTS, [netmedic, "facts", "--only", "ports", "--format", "json"], parse_netmedic, runs
+        ),
+        Tool("ss -tulpnH", ["ss", "-tulpnH"], parse_ss, runs, {"LANG": "C"}),
+        Tool(
+            "psutil script", [PYTHON, str(REPO / "bench" / "psutil_ports.py")], parse_psutil, runs
+        ),
+        Tool("listen_ports_facts", ansible, parse_listen_ports_facts, lpf_runs, ANSIBLE_ENV),
+    ]
+
+
+def measure(batch: List[Tool]) -> Dict[str, Dict[str, Any]]:
+    """Interleave runs across tools; keep each tool's samples and last output's pairs."""
+    samples: Dict[str, List[Sample]] = {t.name: [] for t in batch}
+    pairs: Dict[str, Set[Pair]] = {}
+    for round_ in range(max(t.runs for t in batch)):
+        for tool in batch:
+            if round_ >= tool.runs:
+                continue
+            sample, text = run_once(tool.argv, tool.env)
+            samples[tool.name].append(sample)
+            if sample.returncode != 0:
+                raise SystemExit(f"{tool.name} failed (rc {sample.returncode}): {text[:500]}")
+            pairs[tool.name] = tool.parse(text)
+    return {
+        tool.name: {**summarize(samples[tool.name]), "pairs": pairs.get(tool.name, set()),
+                    "peak_rss_kb": peak_rss_kb(tool)}
+        for tool in batch
+    }  # fmt: skip
+
+
+def summarize(runs: List[Sample]) -> Dict[str, Any]:
+    return {
+        "runs": len(runs),
+        "wall_median_s": statistics.median(s.wall for s in runs),
+        "wall_min_s": min(s.wall for s in runs),
+        "cpu_median_s": statistics.median(s.cpu for s in runs),
+    }
+
+
+def peak_rss_kb(tool: Tool) -> int:
+    """Peak RSS from one extra run under /usr/bin/time.
+
+    Not from the timed runs: a child spawned from this process records this
+    process's own RSS at exec (vfork shares our mm), so wait4's ru_maxrss
+    would never be below ours. /usr/bin/time's children start from a tiny mm.
+    """
+    with tempfile.NamedTemporaryFile("r") as report:
+        run_once(["/usr/bin/time", "-f", "%M", "-o", report.name, *tool.argv], tool.env)
+        return int(report.read().split()[-1])
+
+
+def agreement(results: Dict[str, Dict[str, Any]], expected: Set[Pair]) -> Dict[str, Any]:
+    """Per tool: pairs of the load's sockets missing or extra versus what the load created."""
+    ports = {(proto, port) for proto, _a, port, _p in expected}
+    report = {}
+    for name, result in results.items():
+        seen = {p for p in result["pairs"] if (p[0], p[2]) in ports}
+        report[name] = {
+            "pairs": len(seen),
+            "missing": sorted(expected - seen)[:20],
+            "missing_count": len(expected - seen),
+            "extra": sorted(seen - expected)[:20],
+            "extra_count": len(seen - expected),
+        }
+    return report
+
+
+def netlink_ms(repeat: int = 21) -> float:
+    """Median in-process time of the sock_diag dump alone: the part TIME_WAIT could slow."""
+    from netmedic.netlink import bound_sockets  # noqa: PLC0415 - only needed here
+
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        bound_sockets()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1e3
+
+
+def without_pairs(result: Dict[str, Any]) -> Dict[str, Any]:
+    return {k: v for k, v in result.items() if k != "pairs"}
+
+
+def expected_pairs(load: LoadGen) -> Set[Pair]:
+    return {(s.proto, norm(s.address), s.port, pid) for s in load.sockets for pid in s.pids}
+
+
+def table(rows: List[Tuple[str, Dict[str, Any]]], baseline: Dict[str, Any]) -> str:
+    lines = [
+        "| tool | runs | median wall (ms) | min wall (ms) | median CPU (ms) | peak RSS (MB) "
+        "| wall vs netmedic ports |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in rows:
+        ratio = r["wall_median_s"] / baseline["wall_median_s"]
+        lines.append(
+            f"| {name} | {r['runs']} | {r['wall_median_s'] * 1e3:.1f} | {r['wall_min_s'] * 1e3:.1f}"
+            f" | {r['cpu_median_s'] * 1e3:.1f} | {r['peak_rss_kb'] / 1024:.1f} | {ratio:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="medium")
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--lpf-runs", type=int, default=2, help="listen_ports_facts runs")
+    parser.add_argument("--no-lpf", action="store_true", help="skip listen_ports_facts")
+    args = parser.parse_args(argv)
+    # Installed agents ship bytecode; PYTHONDONTWRITEBYTECODE would make every run compile.
+    compileall.compile_dir(str(REPO / "agent" / "netmedic"), quiet=1, force=False)
+    batch = tools(args.lpf_runs, args.runs)
+    ports_tool, full = batch[0], Tool(
+        "netmedic facts (all families)", [str(VENV / "netmedic"), "facts", "--format", "json"],
+        lambda _text: set(), max(3, args.runs // 2),
+    )  # fmt: skip
+    if args.no_lpf:
+        batch = batch[:3]
+    started = time.time()
+    with LoadGen(PRESETS[args.preset]) as load:
+        tw_before = tw_count()
+        flat_low = measure([ports_tool])[ports_tool.name]
+        flat_low["netlink_dump_ms"] = netlink_ms()
+        tw_after = load.fill_time_wait(load.preset.time_wait)
+        flat_high = measure([ports_tool])[ports_tool.name]
+        flat_high["netlink_dump_ms"] = netlink_ms()
+        results = measure(batch)
+        results[full.name] = measure([full])[full.name]
+        tw_end = tw_count()
+        expected = expected_pairs(load)
+        summary = load.summary()
+    by_name = dict(results)
+    base = by_name[ports_tool.name]
+    ratios = {
+        "netmedic_ports_vs_ss": base["wall_median_s"] / by_name["ss -tulpnH"]["wall_median_s"],
+        "psutil_vs_netmedic_ports": (
+            by_name["psutil script"]["wall_median_s"] / base["wall_median_s"]
+        ),
+        "time_wait_flatness": flat_high["wall_median_s"] / flat_low["wall_median_s"],
+    }
+    if "listen_ports_facts" in by_name:
+        ratios["listen_ports_facts_vs_netmedic_ports"] = (
+            by_name["listen_ports_facts"]["wall_median_s"] / base["wall_median_s"]
+        )
+    agree = agreement({k: v for k, v in results.items() if v["pairs"]}, expected)
+    record = {
+        "preset": args.preset,
+        "load": summary | {"time_wait_at_flat_low": tw_before, "time_wait_at_flat_high": tw_after,
+                           "time_wait_at_end": tw_end},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "host": {"cpus": os.cpu_count(), "kernel": os.uname().release,
+                 "loadavg_at_end": os.getloadavg()},
+        "results": {k: without_pairs(v) for k, v in results.items()},
+        "flatness": {"low": without_pairs(flat_low), "high": without_pairs(flat_high)},
+        "ratios": ratios,
+        "agreement": agree,
+    }  # fmt: skip
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
+    out = RESULTS / f"ports-{args.preset}-{stamp}.json"
+    out.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+    print(f"## ports benchmark, preset {args.preset} ({summary})\n")
+    print(table(list(results.items()), base))
+    print(
+        f"\nTIME_WAIT flatness: {flat_low['wall_median_s'] * 1e3:.1f} ms at {tw_before} TIME_WAIT, "
+        f"{flat_high['wall_median_s'] * 1e3:.1f} ms at {tw_after} "
+        f"({ratios['time_wait_flatness']:.2f}x); sock_diag dump alone, in process: "
+        f"{flat_low['netlink_dump_ms']:.2f} ms vs {flat_high['netlink_dump_ms']:.2f} ms"
+    )
+    print("\nRatios: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
+    print("\nAgreement with the sockets the load created (pairs of proto, address, port, pid):")
+    for name, a in agree.items():
+        print(f"- {name}: {a['pairs']} pairs, {a['missing_count']} missing, "
+              f"{a['extra_count']} extra")  # fmt: skip
+    print(f"\nwritten: {out.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
