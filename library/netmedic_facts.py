@@ -25,6 +25,21 @@ options:
     description: Directory that holds the agent's C(netmedic) package.
     type: path
     default: /usr/lib/netmedic
+  diagnose:
+    description:
+      - Also match the catalog (shipped entries plus C(/etc/netmedic/catalog.d))
+        against the facts and return the findings as C(ansible_facts.netmedic_diagnosis),
+        the same document C(netmedic diagnose --format json) prints.
+      - Needs every family, so O(only) must be empty.
+    type: bool
+    default: false
+  config:
+    description:
+      - Use this config (the shape of C(/etc/netmedic/config.yml), docs/facts.md) instead
+        of the host's file, e.g. a role's port plan as C(ports), so that the C(ports)
+        family reads SO_REUSEADDR of those UDP ports even with O(only=[ports]).
+      - Unset reads C(/etc/netmedic/config.yml) when a requested family needs it.
+    type: dict
 attributes:
   check_mode:
     support: full
@@ -49,6 +64,19 @@ EXAMPLES = r"""
     only: [ports]
     agent_path: /srv/netmedic/agent
 
+# Read who holds 1900/udp and whether it lets others share it (SO_REUSEADDR)
+- name: Gather the owners of a port the caller declares
+  netmedic_facts:
+    only: [ports]
+    config:
+      ports:
+        - {port: 1900, proto: udp, owner: airupnp.service}
+
+# Gather and diagnose; findings carry the role and vars that fix them
+- name: Diagnose this host
+  netmedic_facts:
+    diagnose: true
+
 # Use the result
 - name: Show who holds 1900/udp
   ansible.builtin.debug:
@@ -72,6 +100,21 @@ ansible_facts:
         duration_ms: 41
         ports: {source: netlink, sockets: []}
         errors: []
+    netmedic_diagnosis:
+      description: Findings, when O(diagnose=true).
+      returned: when diagnose is true
+      type: dict
+      sample:
+        status: CRITICAL
+        exit_code: 2
+        findings:
+          - id: port-held-by-other-program
+            severity: critical
+            subject: 1900/udp
+            destructive: true
+            remediation: {role: port_conflicts, vars: {}}
+        skipped: []
+        catalog_errors: []
 """
 
 import sys
@@ -89,7 +132,10 @@ def main() -> None:
                 "choices": ["ports", "units", "dns", "processes", "ephemeral", "channels"],
             },
             "agent_path": {"type": "path", "default": "/usr/lib/netmedic"},
+            "config": {"type": "dict"},
+            "diagnose": {"type": "bool", "default": False},
         },
+        mutually_exclusive=[("only", "diagnose")],
         supports_check_mode=True,
     )
     sys.path.insert(0, module.params["agent_path"])
@@ -101,8 +147,18 @@ def main() -> None:
             msg=f"netmedic agent not found under {module.params['agent_path']}: {exc}; "
             "install it with the netmedic_agent role or set agent_path"
         )
-    document = gather(Context(only=module.params["only"] or None))
-    module.exit_json(changed=False, ansible_facts={"netmedic": document})
+    # An empty config makes gather() read the host's file, as before.
+    context = Context(only=module.params["only"] or None, config=module.params["config"] or {})
+    if not module.params["diagnose"]:
+        module.exit_json(changed=False, ansible_facts={"netmedic": gather(context)})
+
+    from netmedic.commands import evaluate  # noqa: PLC0415 -- yaml and the catalog: only here
+
+    document, diagnosis = evaluate(context, {})
+    module.exit_json(
+        changed=False,
+        ansible_facts={"netmedic": document, "netmedic_diagnosis": diagnosis.to_dict()},
+    )
 
 
 if __name__ == "__main__":
