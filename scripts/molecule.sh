@@ -1,40 +1,45 @@
 #!/usr/bin/env bash
-# Run molecule scenarios on every lab distro, the distros side by side.
+# Run molecule scenarios on every lab distro, several (distro, scenario) pairs at once.
 # usage: scripts/molecule.sh [scenario ...]     (default: every molecule/*/molecule.yml)
+# NETMEDIC_JOBS pairs run concurrently (default 4: scenarios mostly wait on systemd).
 # Needs .lab/images.env from `scripts/lab.sh images`. Logs: .lab/logs/<distro>-<scenario>.log
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck disable=SC1091
 source .lab/images.env
 distros=${NETMEDIC_DISTROS:-bookworm trixie}
+jobs=${NETMEDIC_JOBS:-4}
 if [ $# -gt 0 ]; then scenarios=("$@"); else
   mapfile -t scenarios < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' \
     | xargs -n1 basename | sort)
 fi
 [ ${#scenarios[@]} -gt 0 ] || { echo "molecule: no scenarios found" >&2; exit 1; }
-mkdir -p .lab/logs
+mkdir -p .lab/logs .lab/results
+rm -f .lab/results/*
 export PATH="$PWD/.venv/bin:$PATH"
 
-# One lane per distro: scenarios in a lane run one after another.
-lane() {
-  local distro=$1 failed=0 image_var="NETMEDIC_IMAGE_$1"
-  for scenario in "${scenarios[@]}"; do
-    local log=".lab/logs/${distro}-${scenario}.log" start=$SECONDS
-    if MOLECULE_DISTRO=$distro NETMEDIC_IMAGE=${!image_var} \
-       MOLECULE_EPHEMERAL_DIRECTORY="$PWD/.lab/molecule/${distro}/${scenario}" \
-       molecule test -s "$scenario" >"$log" 2>&1; then
-      echo "molecule: PASS ${scenario} on ${distro} ($((SECONDS - start)) s)"
-    else
-      echo "molecule: FAIL ${scenario} on ${distro} ($((SECONDS - start)) s), last lines of $log:"
-      tail -n 40 "$log" | sed "s/^/  [${distro}/${scenario}] /"
-      failed=1
-    fi
-  done
-  return $failed
+run_pair() {  # run_pair DISTRO SCENARIO: one `molecule test`, its verdict in .lab/results
+  local distro=$1 scenario=$2 image_var="NETMEDIC_IMAGE_$1" start=$SECONDS
+  local log=".lab/logs/${distro}-${scenario}.log"
+  if MOLECULE_DISTRO=$distro NETMEDIC_IMAGE=${!image_var} \
+     MOLECULE_EPHEMERAL_DIRECTORY="$PWD/.lab/molecule/${distro}/${scenario}" \
+     molecule test -s "$scenario" >"$log" 2>&1; then
+    echo "molecule: PASS ${scenario} on ${distro} ($((SECONDS - start)) s)" | tee ".lab/results/${distro}-${scenario}.pass"
+  else
+    echo "molecule: FAIL ${scenario} on ${distro} ($((SECONDS - start)) s), last lines of $log:" \
+      | tee ".lab/results/${distro}-${scenario}.fail"
+    tail -n 40 "$log" | sed "s/^/  [${distro}\/${scenario}] /"
+  fi
 }
+export -f run_pair
+export "${!NETMEDIC_IMAGE_@}"
 
-pids=()
-for distro in $distros; do lane "$distro" & pids+=($!); done
-status=0
-for pid in "${pids[@]}"; do wait "$pid" || status=1; done
-exit $status
+for scenario in "${scenarios[@]}"; do for distro in $distros; do echo "$distro $scenario"; done; done \
+  | xargs -P "$jobs" -L 1 bash -c 'run_pair "$@"' _
+
+passed=$(find .lab/results -name '*.pass' | wc -l)
+failed=$(find .lab/results -name '*.fail' | wc -l)
+expected=$(( ${#scenarios[@]} * $(wc -w <<<"$distros") ))
+# The plain closing line CI reads, e.g. "molecule: 14 passed, 0 failed".
+echo "molecule: ${passed} passed, ${failed} failed"
+[ "$failed" -eq 0 ] && [ "$passed" -eq "$expected" ]
