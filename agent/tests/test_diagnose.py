@@ -89,7 +89,7 @@ def test_port_conflict_names_the_holder() -> None:
                     "port": 1900,
                     "proto": "udp",
                     "owner": "gmediarender.service",
-                    "holder_unit": "plexmediaserver.service",
+                    "holders": ["plexmediaserver.service"],
                     "on_conflict": "report",
                 }
             ]
