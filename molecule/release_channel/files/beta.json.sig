@@ -1,0 +1,1 @@
+stand-in signature of updates/beta.json (not a real signature)

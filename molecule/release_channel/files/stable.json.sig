@@ -1,0 +1,1 @@
+stand-in signature of updates/stable.json (not a real signature)
