@@ -14,8 +14,11 @@ if [ $# -gt 0 ]; then scenarios=("$@"); else
     | xargs -n1 basename | sort)
 fi
 [ ${#scenarios[@]} -gt 0 ] || { echo "molecule: no scenarios found" >&2; exit 1; }
-mkdir -p .lab/logs .lab/results
-rm -f .lab/results/*
+mkdir -p .lab/logs
+# Verdicts of this invocation only (several may run at once).
+results=$(mktemp -d .lab/results.XXXXXX)
+trap 'rm -rf "$results"' EXIT
+export NETMEDIC_RESULTS=$results
 export PATH="$PWD/.venv/bin:$PATH"
 
 run_pair() {  # run_pair DISTRO SCENARIO: one `molecule test`, its verdict in .lab/results
@@ -24,10 +27,10 @@ run_pair() {  # run_pair DISTRO SCENARIO: one `molecule test`, its verdict in .l
   if MOLECULE_DISTRO=$distro NETMEDIC_IMAGE=${!image_var} \
      MOLECULE_EPHEMERAL_DIRECTORY="$PWD/.lab/molecule/${distro}/${scenario}" \
      molecule test -s "$scenario" >"$log" 2>&1; then
-    echo "molecule: PASS ${scenario} on ${distro} ($((SECONDS - start)) s)" | tee ".lab/results/${distro}-${scenario}.pass"
+    echo "molecule: PASS ${scenario} on ${distro} ($((SECONDS - start)) s)" | tee "$NETMEDIC_RESULTS/${distro}-${scenario}.pass"
   else
     echo "molecule: FAIL ${scenario} on ${distro} ($((SECONDS - start)) s), last lines of $log:" \
-      | tee ".lab/results/${distro}-${scenario}.fail"
+      | tee "$NETMEDIC_RESULTS/${distro}-${scenario}.fail"
     tail -n 40 "$log" | sed "s/^/  [${distro}\/${scenario}] /"
   fi
 }
@@ -37,8 +40,8 @@ export "${!NETMEDIC_IMAGE_@}"
 for scenario in "${scenarios[@]}"; do for distro in $distros; do echo "$distro $scenario"; done; done \
   | xargs -P "$jobs" -L 1 bash -c 'run_pair "$@"' _
 
-passed=$(find .lab/results -name '*.pass' | wc -l)
-failed=$(find .lab/results -name '*.fail' | wc -l)
+passed=$(find "$results" -name '*.pass' | wc -l)
+failed=$(find "$results" -name '*.fail' | wc -l)
 expected=$(( ${#scenarios[@]} * $(wc -w <<<"$distros") ))
 # The plain closing line CI reads, e.g. "molecule: 14 passed, 0 failed".
 echo "molecule: ${passed} passed, ${failed} failed"
