@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""netmedic lab: outgoing TCP connections on loopback only, bounded in count and time.
+
+usage: ephemeral_lab.py exhaust|churn --port P --probe Q [--count N] [--seconds S]
+
+  exhaust  connect+close to 127.0.0.1:P until connect() fails; with a narrow range
+           and tcp_tw_reuse=0 the TIME_WAIT sockets use up the range (errno 99,
+           EADDRNOTAVAIL). Then bind 127.0.0.1:Q, a port inside the range: a
+           TIME_WAIT left by an outgoing connection holds it (errno 98, EADDRINUSE).
+  churn    the same loop for S seconds; every 25 connections bind 127.0.0.1:Q while
+           the loop runs. Reports connect errors, probe binds, and the TCP sockets
+           whose local port sits in the ephemeral range (pressure).
+Prints one JSON object. Exits 0 whatever it found: the playbook asserts.
+"""
+
+import argparse
+import errno
+import json
+import socket
+import threading
+import time
+
+
+def listener(port):
+    """Accept on 127.0.0.1:port; close each connection after the client did (client gets TIME_WAIT)."""
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", port))
+    server.listen(512)
+
+    def serve():
+        while True:
+            conn, _ = server.accept()
+            try:
+                conn.settimeout(2)
+                while conn.recv(64):
+                    pass
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server
+
+
+def connect_once(port):
+    """One short connection: connect, then close first. Returns the errno, or 0."""
+    client = socket.socket()
+    try:
+        client.connect(("127.0.0.1", port))
+        return 0
+    except OSError as exc:
+        return exc.errno or -1
+    finally:
+        client.close()
+
+
+def bind_probe(port):
+    """Bind 127.0.0.1:port without SO_REUSEADDR, as a tracer binding its probe port does."""
+    probe = socket.socket()
+    try:
+        probe.bind(("127.0.0.1", port))
+        return 0
+    except OSError as exc:
+        return exc.errno or -1
+    finally:
+        probe.close()
+
+
+def read(path):
+    with open(path, encoding="ascii") as handle:
+        return handle.read()
+
+
+def sockets_in_range():
+    """TCP sockets (v4+v6, any state) whose local port is inside ip_local_port_range."""
+    low, high = (int(v) for v in read("/proc/sys/net/ipv4/ip_local_port_range").split())
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = read(table).splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for line in lines:
+            port = int(line.split()[1].rsplit(":", 1)[1], 16)
+            count += low <= port <= high
+    return {"low": low, "high": high, "size": high - low + 1, "sockets": count}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["exhaust", "churn"])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--probe", type=int, required=True)
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    args = parser.parse_args()
+
+    server = listener(args.port)
+    deadline = time.monotonic() + args.seconds
+    report = {"mode": args.mode, "connections": 0, "errors": {}, "probe_binds": {}}
+    while report["connections"] < args.count and time.monotonic() < deadline:
+        err = connect_once(args.port)
+        if err:
+            name = errno.errorcode.get(err, str(err))
+            report["errors"][name] = report["errors"].get(name, 0) + 1
+            if args.mode == "exhaust":
+                report["first_error"] = {"errno": err, "name": name}
+                break
+        else:
+            report["connections"] += 1
+        if args.mode == "churn" and report["connections"] % 25 == 0:
+            name = errno.errorcode.get(bind_probe(args.probe), "ok")
+            report["probe_binds"][name] = report["probe_binds"].get(name, 0) + 1
+    if args.mode == "exhaust":
+        err = bind_probe(args.probe)
+        report["probe_bind"] = {"errno": err, "name": errno.errorcode.get(err, "ok")}
+    report["range"] = sockets_in_range()
+    server.close()
+    print(json.dumps(report, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
