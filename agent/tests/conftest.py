@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Sequence
 
 import pytest
 
@@ -12,6 +14,30 @@ from netmedic.context import CommandResult, Context
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RECORDED_SHOW = FIXTURES / "units" / "systemctl-show.txt"
+NOBODY = 65534
+
+
+def as_nobody(work: Callable[[], Any]) -> Any:
+    """Run ``work`` in a forked child with uid/gid 65534 and return its JSON result.
+
+    Forked, not exec'd: the interpreter lives under /root, which nobody cannot read.
+    """
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            os.write(write_end, json.dumps(work()).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        data = reader.read()
+    os.waitpid(pid, 0)
+    return json.loads(data)
 
 # What real systemctl prints for a unit it does not know (captured in the lab).
 _NOT_FOUND = """\

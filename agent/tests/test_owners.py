@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -10,9 +9,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
+from conftest import as_nobody
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,34 +21,10 @@ from netmedic.context import Context
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ports"
 CID = "4f3c2b1a" * 8
-NOBODY = 65534
 
 
 def fixture_ctx(root: Path = FIXTURES) -> Context:
     return Context(proc_root=root / "proc", etc_root=root / "etc")
-
-
-def as_nobody(work: Callable[[], Any]) -> Any:
-    """Run ``work`` in a forked child with uid/gid 65534 and return its JSON result.
-
-    Forked, not exec'd: the interpreter lives under /root, which nobody cannot read.
-    """
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        try:
-            os.close(read_end)
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            os.write(write_end, json.dumps(work()).encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as reader:
-        data = reader.read()
-    os.waitpid(pid, 0)
-    return json.loads(data)
 
 
 @pytest.fixture

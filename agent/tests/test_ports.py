@@ -10,42 +10,22 @@ import socket
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 import pytest
+from conftest import as_nobody
 
 from netmedic import netlink, owners
 from netmedic.collectors import ports
 from netmedic.context import Context
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ports"
-NOBODY = 65534
 SOCKET_KEYS = {
     "proto", "family", "address", "port", "inode", "uid", "netns", "owner",
     "owner_reason", "other_pids", "sharing",
 }  # fmt: skip
 OWNER_KEYS = {"pid", "name", "exe", "user", "unit", "container_id", "cmdline"}
 Spec = Tuple[str, str, Dict[str, int]]  # proto, address, socket options
-
-
-def as_nobody(work: Callable[[], Any]) -> Any:
-    """Run ``work`` in a forked child as uid/gid 65534; return its JSON result."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        try:
-            os.close(read_end)
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            os.write(write_end, json.dumps(work()).encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as reader:
-        data = reader.read()
-    os.waitpid(pid, 0)
-    return json.loads(data)
 
 
 def _open(proto: str, address: str, options: Dict[str, int]) -> socket.socket:
