@@ -7,7 +7,10 @@ load (listeners first, TIME_WAIT later), then in the same run:
    count and again with the preset's TIME_WAIT sockets alive;
 2. whole-process wall time (median of ``--runs``, runs interleaved across
    tools so background noise hits all alike), CPU time and peak RSS (wait4's
-   rusage of each child) of: the netmedic CLI, ``ss -tulpnH``, a
+   rusage of each child) of: the netmedic CLI run the way targets run it
+   (``PYTHONPATH=<agent> /usr/bin/python3 -B -m netmedic``, what
+   roles/netmedic_agent's wrapper execs; ``--python`` picks another
+   interpreter), the same without bytecode on disk, ``ss -tulpnH``, a
    psutil.net_connections script that maps owners, and
    ``community.general.listen_ports_facts`` (fewer runs: it forks ``ps`` twice
    per socket), plus the full ``netmedic facts``;
@@ -25,6 +28,7 @@ import ipaddress
 import json
 import os
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -40,7 +44,11 @@ REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv" / "bin"
 RESULTS = REPO / "bench" / "results"
 PYTHON = str(VENV / "python")
+# Targets run the agent with the system Python, from source on PYTHONPATH
+# (roles/netmedic_agent/templates/netmedic.sh.j2), not through the venv's console script.
+TARGET_PYTHON = "/usr/bin/python3"
 PORTS = "netmedic facts --only ports"
+PORTS_NO_PYC = "netmedic --only ports, no .pyc"
 Pair = Tuple[str, str, int, int]  # proto, address, port, pid
 
 ANSIBLE_ENV = {
@@ -148,15 +156,26 @@ def parse_listen_ports_facts(text: str) -> Set[Pair]:
     return pairs
 
 
-def tools(lpf_runs: int, runs: int) -> List[Tool]:
-    netmedic = str(VENV / "netmedic")
+def netmedic_argv(python: str, *args: str) -> List[str]:
+    """``python -B -m netmedic ARGS``: -B as the wrapper passes it (reads .pyc, never writes)."""
+    return [python, "-B", "-m", "netmedic", *args]
+
+
+def tools(lpf_runs: int, runs: int, python: str, no_pyc_tree: str) -> List[Tool]:
+    ports_args = ("facts", "--only", "ports", "--format", "json")
+    agent = {"PYTHONPATH": str(REPO / "agent")}
     ansible = [
         str(VENV / "ansible"), "localhost", "-i", "localhost,", "-c", "local",
         "-m", "community.general.listen_ports_facts", "-a", "command=ss",
     ]  # fmt: skip
     return [
+        Tool(PORTS, netmedic_argv(python, *ports_args), parse_netmedic, runs, agent),
         Tool(
-            PORTS, [netmedic, "facts", "--only", "ports", "--format", "json"], parse_netmedic, runs
+            PORTS_NO_PYC,
+            netmedic_argv(python, *ports_args),
+            parse_netmedic,
+            runs,
+            {"PYTHONPATH": no_pyc_tree},
         ),
         Tool("ss -tulpnH", ["ss", "-tulpnH"], parse_ss, runs, {"LANG": "C"}),
         Tool(
@@ -235,6 +254,13 @@ def netlink_ms(repeat: int = 21) -> float:
     return statistics.median(times) * 1e3
 
 
+def wait_for_time_wait_to_drain(limit: int = 1000, timeout: float = 75.0) -> None:
+    """Let an earlier run's TIME_WAIT sockets expire (60 s) so the flatness baseline is low."""
+    deadline = time.monotonic() + timeout
+    while tw_count() > limit and time.monotonic() < deadline:
+        time.sleep(1.0)
+
+
 def without_pairs(result: Dict[str, Any]) -> Dict[str, Any]:
     return {k: v for k, v in result.items() if k != "pairs"}
 
@@ -246,14 +272,16 @@ def expected_pairs(load: LoadGen) -> Set[Pair]:
 def table(rows: List[Tuple[str, Dict[str, Any]]], baseline: Dict[str, Any]) -> str:
     lines = [
         "| tool | runs | median wall (ms) | min wall (ms) | median CPU (ms) | peak RSS (MB) "
-        "| wall vs netmedic ports |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| wall vs netmedic ports | CPU vs netmedic ports |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in rows:
         ratio = r["wall_median_s"] / baseline["wall_median_s"]
+        cpu_ratio = r["cpu_median_s"] / baseline["cpu_median_s"]
         lines.append(
             f"| {name} | {r['runs']} | {r['wall_median_s'] * 1e3:.1f} | {r['wall_min_s'] * 1e3:.1f}"
-            f" | {r['cpu_median_s'] * 1e3:.1f} | {r['peak_rss_kb'] / 1024:.1f} | {ratio:.2f}x |"
+            f" | {r['cpu_median_s'] * 1e3:.1f} | {r['peak_rss_kb'] / 1024:.1f} | {ratio:.2f}x"
+            f" | {cpu_ratio:.2f}x |"
         )
     return "\n".join(lines)
 
@@ -264,18 +292,31 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--lpf-runs", type=int, default=2, help="listen_ports_facts runs")
     parser.add_argument("--no-lpf", action="store_true", help="skip listen_ports_facts")
+    parser.add_argument(
+        "--python", default=TARGET_PYTHON if os.path.exists(TARGET_PYTHON) else sys.executable,
+        help=f"interpreter for netmedic (default: {TARGET_PYTHON}, as on targets)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    # Installed agents ship bytecode; PYTHONDONTWRITEBYTECODE would make every run compile.
+    # The main rows time the agent with bytecode compiled (what `pip install` or a
+    # compileall step gives); the "no .pyc" row runs a copy without __pycache__,
+    # which is what the role installs today (it ships sources only, and -B never
+    # writes bytecode), so every run compiles the modules it imports.
     compileall.compile_dir(str(REPO / "agent" / "netmedic"), quiet=1, force=False)
-    batch = tools(args.lpf_runs, args.runs)
+    no_pyc = tempfile.TemporaryDirectory(prefix="netmedic-src-")
+    shutil.copytree(
+        REPO / "agent" / "netmedic", Path(no_pyc.name) / "netmedic",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )  # fmt: skip
+    batch = tools(args.lpf_runs, args.runs, args.python, no_pyc.name)
     ports_tool, full = batch[0], Tool(
-        "netmedic facts (all families)", [str(VENV / "netmedic"), "facts", "--format", "json"],
-        lambda _text: set(), max(3, args.runs // 2),
+        "netmedic facts (all families)", netmedic_argv(args.python, "facts", "--format", "json"),
+        lambda _text: set(), max(3, args.runs // 2), {"PYTHONPATH": str(REPO / "agent")},
     )  # fmt: skip
     if args.no_lpf:
-        batch = batch[:3]
-    started = time.time()
-    with LoadGen(PRESETS[args.preset]) as load:
+        batch = batch[:4]
+    wait_for_time_wait_to_drain()
+    started, load_at_start = time.time(), os.getloadavg()
+    with no_pyc, LoadGen(PRESETS[args.preset]) as load:
         tw_before = tw_count()
         flat_low = measure([ports_tool])[ports_tool.name]
         flat_low["netlink_dump_ms"] = netlink_ms()
@@ -289,16 +330,23 @@ def main(argv: Optional[List[str]] = None) -> int:
         summary = load.summary()
     by_name = dict(results)
     base = by_name[ports_tool.name]
+    ss = by_name["ss -tulpnH"]
     ratios = {
-        "netmedic_ports_vs_ss": base["wall_median_s"] / by_name["ss -tulpnH"]["wall_median_s"],
+        "netmedic_ports_vs_ss": base["wall_median_s"] / ss["wall_median_s"],
+        "netmedic_ports_vs_ss_cpu": base["cpu_median_s"] / ss["cpu_median_s"],
+        "netmedic_ports_vs_ss_min_wall": base["wall_min_s"] / ss["wall_min_s"],
         "psutil_vs_netmedic_ports": (
             by_name["psutil script"]["wall_median_s"] / base["wall_median_s"]
         ),
         "time_wait_flatness": flat_high["wall_median_s"] / flat_low["wall_median_s"],
     }
     if "listen_ports_facts" in by_name:
+        lpf = by_name["listen_ports_facts"]
         ratios["listen_ports_facts_vs_netmedic_ports"] = (
-            by_name["listen_ports_facts"]["wall_median_s"] / base["wall_median_s"]
+            lpf["wall_median_s"] / base["wall_median_s"]
+        )
+        ratios["listen_ports_facts_vs_netmedic_ports_cpu"] = (
+            lpf["cpu_median_s"] / base["cpu_median_s"]
         )
     agree = agreement({k: v for k, v in results.items() if v["pairs"]}, expected)
     record = {
@@ -307,7 +355,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                            "time_wait_at_end": tw_end},
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "host": {"cpus": os.cpu_count(), "kernel": os.uname().release,
-                 "loadavg_at_end": os.getloadavg()},
+                 "loadavg_at_start": load_at_start, "loadavg_at_end": os.getloadavg()},
+        "netmedic_command": " ".join(["PYTHONPATH=agent", *ports_tool.argv]),
+        "python": args.python,
         "results": {k: without_pairs(v) for k, v in results.items()},
         "flatness": {"low": without_pairs(flat_low), "high": without_pairs(flat_high)},
         "ratios": ratios,
@@ -318,6 +368,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     out = RESULTS / f"ports-{args.preset}-{stamp}.json"
     out.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
     print(f"## ports benchmark, preset {args.preset} ({summary})\n")
+    print(f"netmedic command: {record['netmedic_command']}; load average at start "
+          f"{load_at_start[0]:.2f}, at end {os.getloadavg()[0]:.2f}\n")  # fmt: skip
     print(table(list(results.items()), base))
     print(
         f"\nTIME_WAIT flatness: {flat_low['wall_median_s'] * 1e3:.1f} ms at {tw_before} TIME_WAIT, "

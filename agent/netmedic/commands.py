@@ -16,7 +16,6 @@ Exit codes (Nagios plugin convention, usable by monitoring):
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -79,7 +78,7 @@ def evaluate(
     if options.get("facts"):
         facts = _read_json(options["facts"])
     else:
-        facts = gather(dataclasses.replace(ctx, config=config))
+        facts = gather(ctx.replace(config=config))
     if config_error is not None:
         # Entries that need the declared config are then reported as not evaluated.
         facts = dict(facts)

@@ -5,22 +5,29 @@ The document (schema: ``schema/facts.schema.json``, docs: docs/facts.md)::
     {"schema_version": 1, "host": "web1", "collected_at": "2024-05-01T10:00:00Z",
      "duration_ms": 12, "ports": {...}, "units": {...}, ..., "errors": []}
 
-A collector that raises one of :data:`COLLECTOR_ERRORS` yields an ``errors`` entry
-and ``null`` for its family; the others still report. Collector modules are
-imported lazily so ``--only ports`` imports nothing the ports path does not need.
+A collector that raises one of :data:`COLLECTOR_ERRORS` (or a SubprocessError)
+yields an ``errors`` entry and ``null`` for its family; the others still report.
+Collector modules are imported lazily so ``--only ports`` imports nothing the
+ports path does not need.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import os
-import subprocess
+import sys
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
 from netmedic import SCHEMA_VERSION
-from netmedic.context import Context, Facts
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
+
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
+
+    from netmedic.context import Context, Facts
+
+    ErrorEntry = Dict[str, str]
 
 # Collection order matters: units needs the port owners, dns needs the units.
 FAMILIES: Tuple[str, ...] = ("ports", "units", "dns", "processes", "ephemeral", "channels")
@@ -30,7 +37,8 @@ FAMILIES: Tuple[str, ...] = ("ports", "units", "dns", "processes", "ephemeral", 
 CONFIG_FAMILIES = frozenset({"units", "dns", "processes", "ephemeral", "channels"})
 
 # What a collector may fail with: OS and parse errors, bad config shapes, missing
-# optional modules, failed commands. Anything else is a bug and should surface.
+# optional modules, failed commands (subprocess.SubprocessError: see
+# is_collector_error). Anything else is a bug and should surface.
 COLLECTOR_ERRORS: Tuple[Type[BaseException], ...] = (
     OSError,
     ValueError,  # includes UnicodeDecodeError and json.JSONDecodeError
@@ -38,10 +46,20 @@ COLLECTOR_ERRORS: Tuple[Type[BaseException], ...] = (
     TypeError,
     ImportError,
     RuntimeError,
-    subprocess.SubprocessError,
 )
 
-ErrorEntry = Dict[str, str]
+
+def is_collector_error(exc: BaseException) -> bool:
+    """True for the failures a collector reports as data (see COLLECTOR_ERRORS).
+
+    subprocess.SubprocessError counts too; it is looked up rather than imported,
+    so the ports path does not pay for subprocess: if no collector imported it,
+    none can have raised it.
+    """
+    if isinstance(exc, COLLECTOR_ERRORS):
+        return True
+    subprocess = sys.modules.get("subprocess")
+    return subprocess is not None and isinstance(exc, subprocess.SubprocessError)
 
 
 def error_entry(family: str, exc: BaseException) -> ErrorEntry:
@@ -83,10 +101,8 @@ def _context_for(family: str, ctx: Context, doc: Facts) -> Context:
     """Hand a collector what earlier families found, so nothing is collected twice."""
     derived: Dict[str, Any] = {name: doc[name] for name in FAMILIES if doc.get(name) is not None}
     if family == "units":
-        return dataclasses.replace(
-            ctx, related_units=_port_owner_units(doc.get("ports")), derived=derived
-        )
-    return dataclasses.replace(ctx, derived=derived)
+        return ctx.replace(related_units=_port_owner_units(doc.get("ports")), derived=derived)
+    return ctx.replace(derived=derived)
 
 
 def _default_import(family: str) -> Callable[[Context], Dict[str, Any]]:
@@ -113,7 +129,7 @@ def gather(
         config, config_error = load_config(ctx.etc_root)
         if config_error is not None:
             errors.append(error_entry("config", config_error))
-        ctx = dataclasses.replace(ctx, config=config)
+        ctx = ctx.replace(config=config)
     doc: Facts = {
         "schema_version": SCHEMA_VERSION,
         "host": os.uname().nodename,
@@ -124,7 +140,9 @@ def gather(
     for family in families:
         try:
             doc[family] = load(family)(_context_for(family, ctx, doc))
-        except COLLECTOR_ERRORS as exc:
+        except Exception as exc:
+            if not is_collector_error(exc):
+                raise  # a bug, not a host condition: let it surface
             doc[family] = None
             errors.append(error_entry(family, exc))
     doc["duration_ms"] = round((ctx.monotonic() - started) * 1000)

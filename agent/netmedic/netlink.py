@@ -19,15 +19,28 @@ namespace the netlink socket was created in.
 
 EINTR needs no handling here: since Python 3.5 (PEP 475) ``recv`` retries by
 itself after a signal unless the handler raises.
+
+Imports are kept to what the ``--only ports`` path needs: the C ``_socket``
+module rather than ``socket`` (whose enum wrappers cost more to import than
+the dump takes), no ``typing`` at run time.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import socket
 import struct
-from typing import Dict, Iterable, Iterator, List, NamedTuple, Tuple
+from collections import namedtuple
+
+try:
+    import _socket as socket  # the C module behind `socket`: same calls, no enum set-up
+except ImportError:  # pragma: no cover - an interpreter without it
+    import socket  # type: ignore[no-redef]
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
+
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, Iterator, List, NamedTuple, Tuple
 
 # <linux/netlink.h>, <linux/sock_diag.h>, <linux/inet_diag.h>
 NETLINK_SOCK_DIAG = 4
@@ -95,20 +108,26 @@ class NetlinkProtocolError(NetlinkError):
     """The kernel's reply did not parse (truncated or unexpected message)."""
 
 
-class DiagSocket(NamedTuple):
-    """One socket as inet_diag reports it.
+_DIAG_SOCKET_DOC = """One socket as inet_diag reports it.
 
     ``DiagSocket("udp", "ipv4", "0.0.0.0", 1900, 81234, 0, "CLOSE")`` is
     ``0.0.0.0:1900/udp`` held through socket inode 81234 created by uid 0.
     """
 
-    proto: str
-    family: str
-    address: str
-    port: int
-    inode: int
-    uid: int
-    state: str
+if TYPE_CHECKING:
+
+    class DiagSocket(NamedTuple):
+        proto: str
+        family: str
+        address: str
+        port: int
+        inode: int
+        uid: int
+        state: str
+
+else:  # the same tuple type, without importing typing at run time
+    DiagSocket = namedtuple("DiagSocket", "proto family address port inode uid state")
+    DiagSocket.__doc__ = _DIAG_SOCKET_DOC
 
 
 def states_mask(states: Iterable[int]) -> int:

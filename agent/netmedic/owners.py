@@ -14,25 +14,33 @@ the field named in ``denied``. All OS errors are translated by :func:`_failure`.
 
 from __future__ import annotations
 
-import functools
 import os
-from typing import (
-    TYPE_CHECKING,
-    Callable,
-    Collection,
-    Dict,
-    List,
-    Optional,
-    Set,
-    Tuple,
-    TypedDict,
-    TypeVar,
-)
 
-if TYPE_CHECKING:
-    from .context import Context  # only for types: keeps subprocess out of the fast path
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
 
-T = TypeVar("T")
+if TYPE_CHECKING:  # typing takes longer to import than the sock_diag dump: annotations only
+    from typing import Callable, Collection, Dict, List, Optional, Tuple, TypedDict, TypeVar
+
+    from .context import Context
+
+    T = TypeVar("T")
+
+    class ProcessIdentity(TypedDict):
+        """What :func:`process_identity` returns; see its docstring for units."""
+
+        pid: int
+        ppid: Optional[int]
+        name: Optional[str]
+        exe: Optional[str]
+        cmdline: Optional[List[str]]
+        user: Optional[str]
+        uid: Optional[int]
+        unit: Optional[str]
+        container_id: Optional[str]
+        netns: Optional[str]
+        start_time: Optional[float]
+        denied: List[str]
+
 
 GONE = "gone"  # ENOENT/ESRCH: the process (or this file of it) does not exist
 DENIED = "denied"  # EACCES/EPERM: exists, we may not read it
@@ -47,23 +55,6 @@ _CONTAINER_SCOPES = ("docker-", "libpod-", "cri-containerd-", "crio-")
 _HEX = frozenset("0123456789abcdef")
 # Substrings of every container cgroup path we recognise: most texts skip the id search.
 _CONTAINER_MARKERS = ("docker", "libpod", "containerd", "crio", "kubepods")
-
-
-class ProcessIdentity(TypedDict):
-    """What :func:`process_identity` returns; see its docstring for units."""
-
-    pid: int
-    ppid: Optional[int]
-    name: Optional[str]
-    exe: Optional[str]
-    cmdline: Optional[List[str]]
-    user: Optional[str]
-    uid: Optional[int]
-    unit: Optional[str]
-    container_id: Optional[str]
-    netns: Optional[str]
-    start_time: Optional[float]
-    denied: List[str]
 
 
 class SocketHolders:
@@ -132,16 +123,18 @@ def scan_socket_holders(ctx: Context, inodes: Collection[int]) -> SocketHolders:
     """Map each socket inode in ``inodes`` to the (pid, fd) pairs holding it.
 
     One pass over ``<proc_root>/*/fd``: every fd link is read (the only way to
-    know it is a socket), non-socket links are dropped on a prefix check, and
-    sockets not in ``inodes`` are ignored. The fd directory is opened once and
+    know it is a socket) and looked up, as text, among the links the wanted
+    inodes would have (``"socket:[81234]"``): one dict lookup per fd, no
+    parsing of the links we do not want. The fd directory is opened once and
     links are read relative to it (``readlinkat``), which spares the kernel a
     path walk per fd; no ``stat`` per entry, unlike ``os.scandir`` + ``is_*``.
     Processes that vanish mid-scan are skipped; those whose fd directory is
     denied are listed in ``denied``.
     """
-    wanted: Set[int] = set(inodes)
+    # socket_inode(link) == inode for every key: the parse, done in reverse.
+    wanted = {f"{_SOCKET_PREFIX}{inode}]": inode for inode in inodes}
     result = SocketHolders()
-    proc = str(ctx.proc_root)
+    proc = ctx.proc_dir
     try:
         names = os.listdir(proc)
     except OSError:
@@ -167,7 +160,7 @@ def scan_socket_holders(ctx: Context, inodes: Collection[int]) -> SocketHolders:
     return result
 
 
-def _scan_fds(dir_fd: int, pid: int, wanted: Set[int], result: SocketHolders) -> None:
+def _scan_fds(dir_fd: int, pid: int, wanted: Dict[str, int], result: SocketHolders) -> None:
     try:
         fds = os.listdir(dir_fd)
     except OSError as exc:
@@ -175,15 +168,15 @@ def _scan_fds(dir_fd: int, pid: int, wanted: Set[int], result: SocketHolders) ->
             result.denied.append(pid)
         return
     holders = result.holders
-    for fd in fds:
+    readlink = os.readlink
+    for fd in fds:  # the hot loop: ~10 fds per process, every one a readlinkat
         try:
-            link = os.readlink(fd, dir_fd=dir_fd)
+            link = readlink(fd, dir_fd=dir_fd)
         except OSError:
             continue  # fd closed (or process gone) since the listing: the expected race
-        if link.startswith(_SOCKET_PREFIX):
-            inode = socket_inode(link)
-            if inode in wanted:
-                holders.setdefault(inode, []).append((pid, int(fd)))
+        inode = wanted.get(link)
+        if inode is not None:
+            holders.setdefault(inode, []).append((pid, int(fd)))
 
 
 def parse_stat(text: str) -> Tuple[str, int, int]:
@@ -246,7 +239,12 @@ def _is_container_id(text: str) -> bool:
     return len(text) == 64 and _HEX.issuperset(text)
 
 
-@functools.lru_cache(maxsize=1024)  # processes of one unit share the same text
+# Processes of one unit share the same text; a dict, not functools.lru_cache, whose
+# import (collections, ...) the ports path would otherwise not need.
+_UNIT_CACHE: Dict[str, Tuple[Optional[str], Optional[str]]] = {}
+_UNIT_CACHE_SIZE = 1024
+
+
 def unit_of_cgroup(text: str) -> Tuple[Optional[str], Optional[str]]:
     """(systemd unit, container id) from the text of ``/proc/PID/cgroup``.
 
@@ -275,6 +273,16 @@ def unit_of_cgroup(text: str) -> Tuple[Optional[str], Optional[str]]:
     >>> unit_of_cgroup("garbage\\n1:cpu\\n")
     (None, None)
     """
+    cached = _UNIT_CACHE.get(text)
+    if cached is not None:
+        return cached
+    if len(_UNIT_CACHE) >= _UNIT_CACHE_SIZE:
+        _UNIT_CACHE.clear()
+    result = _UNIT_CACHE[text] = _unit_of_cgroup(text)
+    return result
+
+
+def _unit_of_cgroup(text: str) -> Tuple[Optional[str], Optional[str]]:
     unified: Optional[str] = None
     named: Optional[str] = None
     container: Optional[str] = None
@@ -336,14 +344,14 @@ _USERS: Dict[str, _Users] = {}
 
 def user_name(ctx: Context, uid: int) -> Optional[str]:
     """Login name of ``uid`` as ``ctx.etc_root`` knows it, None when unknown."""
-    root = str(ctx.etc_root)
+    root = ctx.etc_dir
     users = _USERS.get(root)
     if users is None:
         users = _USERS[root] = _Users(root)
     return users.name(uid)
 
 
-def process_identity(ctx: Context, pid: int) -> Optional[ProcessIdentity]:
+def process_identity(ctx: Context, pid: int, netns: bool = True) -> Optional[ProcessIdentity]:
     """Identity of ``pid`` from ``<proc_root>/<pid>``, None if it does not exist.
 
     - ``start_time``: seconds since boot (``/proc/PID/stat`` starttime, which
@@ -353,14 +361,15 @@ def process_identity(ctx: Context, pid: int) -> Optional[ProcessIdentity]:
     - ``netns``: ``"net:[4026531840]"``, the link ``/proc/PID/ns/net``.
 
     A field we may not read is None and named in ``denied``; a missing file
-    (a kernel thread has no exe) is None without being denied.
+    (a kernel thread has no exe) is None without being denied. ``netns=False``
+    skips the ``ns/net`` read (None) for callers that know the namespace already.
     """
     try:
-        dir_fd = os.open(str(ctx.proc_root / str(pid)), _DIR_FLAGS)
+        dir_fd = os.open(f"{ctx.proc_dir}/{pid}", _DIR_FLAGS)
     except OSError as exc:
         return None if _failure(exc) == GONE else _unreadable(pid)
     try:
-        return _identity_at(ctx, pid, dir_fd)
+        return _identity_at(ctx, pid, dir_fd, netns)
     finally:
         os.close(dir_fd)
 
@@ -371,13 +380,14 @@ def _unreadable(pid: int) -> ProcessIdentity:
 
 
 def _empty_identity(pid: int, denied: List[str]) -> ProcessIdentity:
-    return ProcessIdentity(
-        pid=pid, ppid=None, name=None, exe=None, cmdline=None, user=None, uid=None,
-        unit=None, container_id=None, netns=None, start_time=None, denied=denied,
-    )  # fmt: skip
+    return {
+        "pid": pid, "ppid": None, "name": None, "exe": None, "cmdline": None, "user": None,
+        "uid": None, "unit": None, "container_id": None, "netns": None, "start_time": None,
+        "denied": denied,
+    }  # fmt: skip
 
 
-def _identity_at(ctx: Context, pid: int, dir_fd: int) -> Optional[ProcessIdentity]:
+def _identity_at(ctx: Context, pid: int, dir_fd: int, netns: bool) -> Optional[ProcessIdentity]:
     identity = _empty_identity(pid, [])
     denied = identity["denied"]
     stat, outcome = _attempt(_read_at, dir_fd, "stat")
@@ -404,7 +414,8 @@ def _identity_at(ctx: Context, pid: int, dir_fd: int) -> Optional[ProcessIdentit
     if cgroup is not None:
         unit, container = unit_of_cgroup(cgroup.decode("utf-8", "replace"))
         identity["unit"], identity["container_id"] = unit, container
-    identity["netns"] = _field(dir_fd, "ns/net", _readlink_at, denied, ("netns",))
+    if netns:
+        identity["netns"] = _field(dir_fd, "ns/net", _readlink_at, denied, ("netns",))
     return identity
 
 

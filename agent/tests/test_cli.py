@@ -51,14 +51,49 @@ def test_python_m_only_ephemeral() -> None:
 
 
 def test_only_ports_imports_nothing_heavy() -> None:
+    # typing, dataclasses, subprocess, pathlib, socket and json (→ re) cost more
+    # start-up time than the ports family's own work (docs/performance.md).
     code = (
-        "import io, sys; from netmedic import cli;"
+        "import io, sys; before = set(sys.modules); from netmedic import cli;"
         "cli.main(['facts', '--only', 'ports'], io.StringIO());"
         "print(sorted(m for m in ('yaml','psutil','argparse','netmedic.collectors.units',"
-        "'netmedic.collectors.dns','netmedic.config') if m in sys.modules))"
+        "'netmedic.collectors.dns','netmedic.config','typing','dataclasses','subprocess',"
+        "'pathlib','socket','json','re','inspect','enum') if m in set(sys.modules) - before))"
     )
     done = _run(sys.executable, "-c", code)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_json_is_compact_for_pipes_and_indented_on_a_terminal() -> None:
+    piped, terminal = io.StringIO(), _Terminal()
+    assert cli.main(["facts", "--only", "ephemeral"], piped) == 0
+    assert cli.main(["facts", "--only", "ephemeral"], terminal) == 0
+    assert "\n" not in piped.getvalue().rstrip("\n")
+    assert terminal.getvalue().startswith('{\n  "schema_version": 1,')
+    first, second = json.loads(piped.getvalue()), json.loads(terminal.getvalue())
+    assert first["ephemeral"] == second["ephemeral"]
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"a": [1, None, True, False, "é", 'q"\\\n\t'], "b": {"c": 1.5, "d": -0.0, "e": 10**20}},
+        [],
+        {"sockets": [{"owner": None, "other_pids": [3, 4]}] * 3, "emoji": "\U0001f600"},
+    ],
+)
+def test_compact_json_is_what_json_dumps_gives(doc: object) -> None:
+    assert cli.compact_json(doc) == json.dumps(doc, separators=(",", ":"))
+
+
+def test_compact_json_rejects_what_json_rejects() -> None:
+    with pytest.raises(TypeError, match="set is not JSON serializable"):
+        cli.compact_json({"a": {1, 2}})
 
 
 def test_collector_failure_still_exits_0(monkeypatch: pytest.MonkeyPatch) -> None:

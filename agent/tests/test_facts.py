@@ -74,6 +74,20 @@ def test_a_bug_is_not_swallowed() -> None:
         facts.gather(Context(only=["dns"], config={"units": []}), load=load)
 
 
+def test_a_failed_command_becomes_an_error_entry() -> None:
+    import subprocess  # noqa: PLC0415 - the collector's command runner imports it on use
+
+    def load(family: str) -> Callable[[Context], Dict[str, Any]]:
+        def collect(ctx: Context) -> Dict[str, Any]:
+            raise subprocess.TimeoutExpired(["systemctl", "show"], 5)
+
+        return collect
+
+    doc = facts.gather(Context(only=["units"], config={"units": []}), load=load)
+    assert doc["units"] is None
+    assert doc["errors"][0]["type"] == "TimeoutExpired"
+
+
 def test_only_selects_and_orders() -> None:
     assert facts.select_families(["dns", "ports"]) == ("ports", "dns")
     with pytest.raises(ValueError, match="unknown fact families: nope"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -141,7 +140,7 @@ def test_block_count_mismatch_is_an_error(systemd_run: Path) -> None:
     def short(argv: object, timeout: float) -> CommandResult:
         return CommandResult(0, "Id=a.service\n", "")
 
-    ctx = dataclasses.replace(Context(run_root=systemd_run, run=short))
+    ctx = Context(run_root=systemd_run, run=short)
     with pytest.raises(units.CommandFailed, match="blocks"):
         units.collect(ctx)
 

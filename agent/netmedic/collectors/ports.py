@@ -18,25 +18,48 @@ what decides whether libupnp can bind 0.0.0.0:1900 next to the holder
 from __future__ import annotations
 
 import os
-import socket
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    Dict,
-    Iterable,
-    List,
-    Mapping,
-    Optional,
-    Sequence,
-    Set,
-    Tuple,
-    TypedDict,
-)
 
 from .. import netlink, owners
 
-if TYPE_CHECKING:
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
+
+if TYPE_CHECKING:  # no typing, socket or psutil import at run time on the fast path
+    from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, TypedDict
+
     from ..context import Context
+
+    class Owner(TypedDict):
+        """The lowest pid holding the socket, as :func:`owners.process_identity` reads it."""
+
+        pid: int
+        name: Optional[str]
+        exe: Optional[str]
+        user: Optional[str]
+        unit: Optional[str]
+        container_id: Optional[str]
+        cmdline: Optional[List[str]]
+
+    class Sharing(TypedDict):
+        """Socket options of the holder's socket; null when not read or not readable."""
+
+        reuse_addr: Optional[bool]
+        reuse_port: Optional[bool]
+
+    class PortSocket(TypedDict):
+        """One entry of ``ports.sockets`` (``inode``/``uid`` are null from psutil)."""
+
+        proto: str
+        family: str
+        address: str
+        port: int
+        inode: Optional[int]
+        uid: Optional[int]
+        netns: Optional[str]
+        owner: Optional[Owner]
+        owner_reason: Optional[str]
+        other_pids: List[int]
+        sharing: Sharing
+
 
 # pidfd syscalls share one number on every architecture (Linux >= 5.6 for getfd).
 SYS_PIDFD_OPEN = 434
@@ -45,41 +68,6 @@ SYS_PIDFD_GETFD = 438
 NO_HOLDER = "no process in this pid namespace holds the socket"
 HOLDER_EXITED = "every process holding the socket exited during the scan"
 PSUTIL_NO_PID = "psutil could not map the socket to a process (permission denied?)"
-
-
-class Owner(TypedDict):
-    """The lowest pid holding the socket, as :func:`owners.process_identity` reads it."""
-
-    pid: int
-    name: Optional[str]
-    exe: Optional[str]
-    user: Optional[str]
-    unit: Optional[str]
-    container_id: Optional[str]
-    cmdline: Optional[List[str]]
-
-
-class Sharing(TypedDict):
-    """Socket options of the holder's socket; null when not read or not readable."""
-
-    reuse_addr: Optional[bool]
-    reuse_port: Optional[bool]
-
-
-class PortSocket(TypedDict):
-    """One entry of ``ports.sockets`` (``inode``/``uid`` are null from psutil)."""
-
-    proto: str
-    family: str
-    address: str
-    port: int
-    inode: Optional[int]
-    uid: Optional[int]
-    netns: Optional[str]
-    owner: Optional[Owner]
-    owner_reason: Optional[str]
-    other_pids: List[int]
-    sharing: Sharing
 
 
 def collect(ctx: Context) -> Dict[str, Any]:
@@ -156,16 +144,18 @@ class _IdentityCache:
 
     def owner(self, pid: int) -> Optional[Owner]:
         if pid not in self._owners:
-            identity = owners.process_identity(self._ctx, pid)
+            # netns=False: every socket here is in the namespace own_netns() names.
+            identity = owners.process_identity(self._ctx, pid, netns=False)
             self._owners[pid] = None if identity is None else _owner_of(identity)
         return self._owners[pid]
 
 
 def _owner_of(identity: owners.ProcessIdentity) -> Owner:
-    return Owner(
-        pid=identity["pid"], name=identity["name"], exe=identity["exe"], user=identity["user"],
-        unit=identity["unit"], container_id=identity["container_id"], cmdline=identity["cmdline"],
-    )  # fmt: skip
+    return {
+        "pid": identity["pid"], "name": identity["name"], "exe": identity["exe"],
+        "user": identity["user"], "unit": identity["unit"],
+        "container_id": identity["container_id"], "cmdline": identity["cmdline"],
+    }  # fmt: skip
 
 
 def sort_key(entry: PortSocket) -> Tuple[str, int, str, int, int]:
@@ -184,7 +174,7 @@ def sort_key(entry: PortSocket) -> Tuple[str, int, str, int, int]:
 def own_netns(ctx: Context) -> Optional[str]:
     """The network namespace sock_diag answered for: ``"net:[4026531840]"``."""
     try:
-        return os.readlink(str(ctx.proc_root / "self" / "ns" / "net"))
+        return os.readlink(f"{ctx.proc_dir}/self/ns/net")
     except OSError:
         return None
 
@@ -199,7 +189,7 @@ def declared_ports(entries: Any) -> Set[Tuple[str, int]]:
     if not isinstance(entries, list):
         return wanted
     for item in entries:
-        if not isinstance(item, Mapping) or not isinstance(item.get("port"), int):
+        if not isinstance(item, dict) or not isinstance(item.get("port"), int):
             continue
         if item.get("proto", "udp") == "udp":
             wanted.add(("udp", item["port"]))
@@ -213,21 +203,24 @@ def socket_sharing(pid: int, fd: int) -> Sharing:
     needs ptrace rights over ``pid``, e.g. root with CAP_SYS_PTRACE), reads the
     options and closes the copy; the holder's socket is not otherwise touched.
     """
+    import socket  # noqa: PLC0415 - only on the declared-port path
+
+    unknown: Sharing = {"reuse_addr": None, "reuse_port": None}
     local = _borrow_fd(pid, fd)
     if local is None:
-        return Sharing(reuse_addr=None, reuse_port=None)
+        return unknown
     try:
         sock = socket.socket(fileno=local)
     except OSError:
         os.close(local)
-        return Sharing(reuse_addr=None, reuse_port=None)
+        return unknown
     try:
-        return Sharing(
-            reuse_addr=bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR)),
-            reuse_port=bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)),
-        )
+        return {
+            "reuse_addr": bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR)),
+            "reuse_port": bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)),
+        }
     except OSError:
-        return Sharing(reuse_addr=None, reuse_port=None)
+        return unknown
     finally:
         sock.close()
 
@@ -273,6 +266,8 @@ def collect_psutil(ctx: Context) -> List[PortSocket]:
 
 def _psutil_key(conn: Any, listen: str) -> Optional[Tuple[str, str, str, int]]:
     """(proto, family, address, port) of a listening TCP / unconnected UDP row, else None."""
+    import socket  # noqa: PLC0415 - psutil fallback only (a dict lookup once imported)
+
     if not conn.laddr or not conn.laddr.port:
         return None
     family = "ipv6" if conn.family == socket.AF_INET6 else "ipv4"
