@@ -140,13 +140,9 @@ def _names_match(pattern: Pattern[str], comm: str, cmdline: Optional[List[str]])
     if pattern.fullmatch(comm):
         return True
     # comm cut at 15 chars: the full name is argv[0]'s basename.
-    return (
-        len(comm) == COMM_LEN
-        and bool(cmdline)
-        and bool(
-            pattern.fullmatch(os.path.basename(cmdline[0]))  # type: ignore[index]
-        )
-    )
+    if len(comm) != COMM_LEN or not cmdline:
+        return False
+    return bool(pattern.fullmatch(os.path.basename(cmdline[0])))
 
 
 def matches(profile: Profile, proc_root: Path, pid: int, stat: ProcStat) -> bool:
