@@ -131,6 +131,32 @@ def test_tcp_holder_conflicts_whatever_its_socket_options() -> None:
     )
 
 
+def test_remapped_owner_holding_its_new_port_resolves_the_old_one() -> None:
+    """A plan entry with ``remap`` (port_conflicts remap) stops conflicting once the
+    owner holds the remapped port; until then the squatter is still a conflict."""
+    doc = facts("healthy")
+    web = next(s for s in doc["ports"]["sockets"] if s["port"] == 8080)
+    web["owner"] = dict(web["owner"], pid=901, name="python3", unit="squatter.service")
+    config = copy.deepcopy(CONFIG)
+    declared = {"port": 8080, "proto": "tcp", "owner": "web.service", "remap": {"port": 8081}}
+    config["ports"] = [declared]
+    assert subjects(run(doc, config), "declared-port-held-by-other") == ["8080/tcp"]
+    moved = copy.deepcopy(web)
+    moved.update(port=8081, inode=web["inode"] + 1)
+    moved["owner"] = dict(web["owner"], pid=902, unit="web.service")
+    doc["ports"]["sockets"].append(moved)
+    assert subjects(run(doc, config), "declared-port-held-by-other") == []
+
+
+def test_wait_online_is_not_asked_for_without_a_network_manager() -> None:
+    """Containers (and hosts whose network is up before boot) run no network
+    manager: there is no wait-online service to enable."""
+    doc = facts("incidents")
+    assert subjects(run(doc), "network-online-without-wait-online") == ["network-online.target"]
+    doc["units"]["network"]["network_managers_active"] = []
+    assert subjects(run(doc), "network-online-without-wait-online") == []
+
+
 def test_holder_outside_any_unit_still_conflicts() -> None:
     doc = _with_plex_sharing(False)
     plex = next(s for s in doc["ports"]["sockets"] if s["owner"]["pid"] == 812)

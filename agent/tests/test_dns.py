@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Sequence
 
 import pytest
 from conftest import FIXTURES, RECORDED_SHOW, FakeSystemctl, fixture_ctx
@@ -81,13 +81,16 @@ def test_denied_resolv_conf(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolv["nameservers"] == []
 
 
-def _units_facts(extra: Dict[str, Dict[str, str]]) -> Dict[str, Any]:
+def _units_facts(
+    extra: Dict[str, Dict[str, str]],
+    declared: Sequence[str] = ("early.service", "late.service", "never.service"),
+) -> Dict[str, Any]:
     """The units family as facts.py would hand it over in ctx.derived."""
     return units.collect(
         Context(
             run_root=_systemd_root(),
             run=FakeSystemctl(RECORDED_SHOW.read_text(), overrides=extra),
-            config={"units": ["early.service", "late.service", "never.service"]},
+            config={"units": list(declared)},
         )
     )
 
@@ -122,6 +125,25 @@ def test_started_before_dns_from_units_family() -> None:
         "early.service": {"started_monotonic_us": 4000000, "started_before_dns": True},
         "late.service": {"started_monotonic_us": 6000000, "started_before_dns": False},
         "never.service": {"started_monotonic_us": None, "started_before_dns": None},
+    }
+
+
+def test_resolver_units_are_not_judged_against_dns() -> None:
+    """dnsmasq holds port 53 (a watched port owner) yet is the resolver itself."""
+    unit_facts = _units_facts(
+        {
+            "dnsmasq.service": {
+                "ExecMainStartTimestampMonotonic": "4000000",
+                "ActiveEnterTimestampMonotonic": "5000000",
+            },
+            "systemd-resolved.service": {"ExecMainStartTimestampMonotonic": "3000000"},
+            "early.service": {"ExecMainStartTimestampMonotonic": "4500000"},
+        },
+        declared=["dnsmasq.service", "systemd-resolved.service", "early.service"],
+    )
+    facts = dns.collect(fixture_ctx(DNS / "dnsmasq", derived={"units": unit_facts}))
+    assert facts["units"] == {
+        "early.service": {"started_monotonic_us": 4500000, "started_before_dns": True},
     }
 
 

@@ -31,6 +31,9 @@ MODE_RESOLVER_UNIT: Dict[str, str] = {
 DEFAULT_PROBE_TIMEOUT_S = 2.0
 # Units whose start is compared with DNS readiness: the ones someone cares about.
 WATCHED_REASONS = frozenset({"config", "port_owner"})
+# Resolvers are what "DNS usable" is measured by, not units that wait for it:
+# dnsmasq holds port 53, so it is a port owner, but never "started before DNS".
+RESOLVER_UNITS = frozenset(MODE_RESOLVER_UNIT.values())
 
 # Swappable in tests: a slow resolver proves the probe never hangs.
 Resolve = Callable[[str], List[str]]
@@ -213,7 +216,7 @@ def collect(ctx: Context) -> Facts:
     resolver = known.get(resolver_unit, {}) if resolver_unit else {}
     dns_usable_us: Optional[int] = resolver.get("active_enter_monotonic_us")
     per_unit: Dict[str, Facts] = {}
-    for name in watched:
+    for name in (n for n in watched if n not in RESOLVER_UNITS):
         start, before = started_before(known.get(name, {}), dns_usable_us)
         per_unit[name] = {"started_monotonic_us": start, "started_before_dns": before}
     names, timeout_s = _probe_settings(ctx)
