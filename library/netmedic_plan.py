@@ -88,6 +88,7 @@ roles:
 """
 
 import calendar
+import copy
 import json
 import time
 
@@ -119,14 +120,34 @@ def recent_fixes(path: str, window_hours: int, now: float) -> dict:
 
 
 def merge_vars(into: dict, more: dict) -> None:
-    """Lists append, dicts merge, scalars: the first finding wins."""
+    """Lists append, dicts merge, scalars: the first finding wins.
+
+    ``{"u": [{"name": "a.service"}]}`` merged with
+    ``{"u": [{"name": "a.service", "restart_if_stale": True}, {"name": "b.service"}]}``
+    → ``{"u": [{"name": "a.service", "restart_if_stale": True}, {"name": "b.service"}]}``:
+    two findings about one unit give the role one entry for it, not two.
+    """
     for key, value in more.items():
         if key not in into:
-            into[key] = value
+            into[key] = copy.deepcopy(value)
         elif isinstance(into[key], list) and isinstance(value, list):
-            into[key] = into[key] + [item for item in value if item not in into[key]]
+            merge_list(into[key], value)
         elif isinstance(into[key], dict) and isinstance(value, dict):
             merge_vars(into[key], value)
+
+
+def merge_list(into: list, more: list) -> None:
+    """Append the new items; a mapping with the ``name`` of one already there merges into it."""
+    for item in more:
+        same = next(
+            (have for have in into if isinstance(have, dict) and isinstance(item, dict)
+             and "name" in item and have.get("name") == item["name"]),
+            None,
+        )  # fmt: skip
+        if same is not None:
+            merge_vars(same, item)
+        elif item not in into:
+            into.append(copy.deepcopy(item))
 
 
 def decide(finding: dict, params: dict, fixes: dict) -> tuple:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Sequence
 
@@ -13,6 +15,7 @@ from netmedic.collectors.units import parse_show
 from netmedic.context import CommandResult, Context
 
 FIXTURES = Path(__file__).parent / "fixtures"
+LIBRARY = Path(__file__).resolve().parents[2] / "library"
 RECORDED_SHOW = FIXTURES / "units" / "systemctl-show.txt"
 NOBODY = 65534
 
@@ -107,3 +110,21 @@ def fixture_ctx(root: Path, **kwargs: object) -> Context:
     }
     roots.update(kwargs)
     return Context(**roots)  # type: ignore[arg-type]
+
+
+def run_module(
+    module: str, tmp_path: Path, check: bool = False, diff: bool = False, **args: Any
+) -> Dict[str, Any]:
+    """Run ``library/<module>.py`` as Ansible does (args in a file); return its JSON result."""
+    args["_ansible_check_mode"] = check
+    args["_ansible_diff"] = diff
+    args_file = tmp_path / f"args-{module}.json"
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    proc = subprocess.run(
+        [sys.executable, str(LIBRARY / f"{module}.py"), str(args_file)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    result: Dict[str, Any] = json.loads(proc.stdout)
+    return result

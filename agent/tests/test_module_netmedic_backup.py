@@ -5,29 +5,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
-LIBRARY = Path(__file__).resolve().parents[2] / "library"
-
-
-def run(
-    module: str, tmp_path: Path, check: bool = False, diff: bool = False, **args: Any
-) -> dict[str, Any]:
-    """Run a module with ANSIBLE_MODULE_ARGS from a file; return its JSON result."""
-    args["_ansible_check_mode"] = check
-    args["_ansible_diff"] = diff
-    args_file = tmp_path / f"args-{module}.json"
-    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    proc = subprocess.run(
-        [sys.executable, str(LIBRARY / f"{module}.py"), str(args_file)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    result: dict[str, Any] = json.loads(proc.stdout)
-    return result
+from conftest import run_module as run
 
 
 def app(tmp_path: Path) -> Path:

@@ -1,0 +1,154 @@
+"""library/netmedic_plan.py: policy decisions, the loop breaker and merged role variables."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+from conftest import LIBRARY, run_module
+
+sys.path.insert(0, str(LIBRARY))
+
+import netmedic_plan as plan
+
+NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
+
+
+def finding(
+    fid: str, role: str = "unit_ordering", destructive: bool = False, **variables: Any
+) -> Dict[str, Any]:
+    return {
+        "id": fid,
+        "subject": "multipassd.service",
+        "severity": "warning",
+        "destructive": destructive,
+        "remediation": {"role": role, "vars": variables},
+    }
+
+
+def params(**policy: Any) -> Dict[str, Any]:
+    return {"auto": [], "allow_destructive": [], "max_fixes": 3, "window_hours": 24, **policy}
+
+
+def audit_line(fid: str, hours_ago: float, result: str = "ok") -> str:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW - hours_ago * 3600))
+    return json.dumps({"time": stamp, "role": "unit_ordering", "finding": fid, "result": result})
+
+
+def test_policy_decides_per_finding() -> None:
+    ordering = finding("unit-missing-network-ordering")
+    restart = finding("unit-started-before-dns", destructive=True)
+    no_role: Dict[str, Any] = {"id": "x", "remediation": None}
+    assert plan.decide(no_role, params(), {}) == ("report", "the catalog names no remediation")
+    assert plan.decide(ordering, params(), {})[0] == "approval"
+    assert plan.decide(ordering, params(auto=["unit_ordering"]), {}) == (
+        "apply",
+        "allowed by policy",
+    )
+    assert plan.decide(ordering, params(auto=["unit-missing-network-ordering"]), {})[0] == "apply"
+    # A destructive fix needs its id in allow_destructive even when its role is auto.
+    assert plan.decide(restart, params(auto=["unit_ordering"]), {}) == (
+        "approval",
+        "destructive: not in allow_destructive",
+    )
+    allowed = params(auto=["unit_ordering"], allow_destructive=["unit-started-before-dns"])
+    assert plan.decide(restart, allowed, {})[0] == "apply"
+
+
+def test_loop_breaker_counts_recent_successful_fixes_only(tmp_path: Path) -> None:
+    log = tmp_path / "actions.jsonl"
+    lines: List[str] = [
+        audit_line("unit-started-before-dns", 1),
+        audit_line("unit-started-before-dns", 5),
+        audit_line("unit-started-before-dns", 23),
+        audit_line("unit-started-before-dns", 25),  # outside the 24 h window
+        audit_line("unit-started-before-dns", 2, result="rolled-back"),  # not a fix
+        '{"time": "2027-01-15T07:00:00Z", "finding": "torn',  # a torn write
+        json.dumps({"time": "yesterday", "finding": "unit-started-before-dns", "result": "ok"}),
+    ]
+    log.write_text("\n".join(lines) + "\n")
+    fixes = plan.recent_fixes(str(log), 24, NOW)
+    assert fixes == {"unit-started-before-dns": 3}
+    allowed = params(auto=["unit_ordering"], allow_destructive=["unit-started-before-dns"])
+    restart = finding("unit-started-before-dns", destructive=True)
+    assert plan.decide(restart, allowed, fixes) == ("escalate", "fixed 3 times in the last 24 h")
+    assert plan.decide(restart, dict(allowed, max_fixes=4), fixes)[0] == "apply"
+    assert plan.recent_fixes(str(tmp_path / "missing.jsonl"), 24, NOW) == {}
+
+
+def test_two_findings_about_one_unit_give_the_role_one_entry() -> None:
+    roles: Dict[str, Any] = {}
+    plan.merge_vars(roles, {"unit_ordering_units": [{"name": "a.service"}]})
+    plan.merge_vars(
+        roles,
+        {
+            "unit_ordering_units": [
+                {"name": "a.service", "dns_gate_names": ["x.test"], "restart_if_stale": True},
+                {"name": "b.service"},
+            ]
+        },
+    )
+    plan.merge_vars(
+        roles,
+        {"unit_ordering_units": [{"name": "b.service"}], "unit_ordering_wait_online": "enable"},
+    )
+    assert roles == {
+        "unit_ordering_units": [
+            {"name": "a.service", "dns_gate_names": ["x.test"], "restart_if_stale": True},
+            {"name": "b.service"},
+        ],
+        "unit_ordering_wait_online": "enable",
+    }
+
+
+def test_unnamed_list_items_append_once_and_first_scalar_wins() -> None:
+    roles: Dict[str, Any] = {}
+    plan.merge_vars(
+        roles,
+        {"ephemeral_ports_reserved": ["33434-33533"], "ephemeral_ports_range": {"low": 15000}},
+    )
+    plan.merge_vars(
+        roles,
+        {
+            "ephemeral_ports_reserved": ["33434-33533", "49494-49494"],
+            "ephemeral_ports_range": {"low": 1},
+        },
+    )
+    assert roles == {
+        "ephemeral_ports_reserved": ["33434-33533", "49494-49494"],
+        "ephemeral_ports_range": {"low": 15000},
+    }
+
+
+def test_module_plans_in_check_mode_and_merges_applied_findings_only(tmp_path: Path) -> None:
+    findings = [
+        finding("unit-missing-network-ordering", unit_ordering_units=[{"name": "a.service"}]),
+        finding(
+            "release-channel-beta",
+            role="release_channel",
+            destructive=True,
+            release_channel_apps=[{"name": "pm"}],
+        ),
+    ]
+    result = run_module(
+        "netmedic_plan",
+        tmp_path,
+        check=True,
+        findings=findings,
+        auto=["unit_ordering", "release_channel"],
+        audit_log=str(tmp_path / "none.jsonl"),
+    )
+    assert not result["changed"]
+    assert [(d["id"], d["decision"]) for d in result["decisions"]] == [
+        ("unit-missing-network-ordering", "apply"),
+        ("release-channel-beta", "approval"),
+    ]
+    assert result["roles"] == {"unit_ordering": {"unit_ordering_units": [{"name": "a.service"}]}}
+
+
+def test_module_refuses_a_zero_window(tmp_path: Path) -> None:
+    result = run_module("netmedic_plan", tmp_path, findings=[], window_hours=0)
+    assert result["failed"] and "window_hours" in result["msg"]
