@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: everything, on a fresh Debian/Ubuntu machine, as root.
-# Stages: setup (venv, docker engine, images) → lint → pytest → molecule (both distros).
+# Stages: setup (venv, docker engine, images) → lint → pytest → run (`make run` on
+# this machine) → molecule (both distros) → lab (the fleet, planted and healed).
 # Every stage prints its wall time; any failure fails the run with its reason.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,14 @@ lint() {
   return $rc
 }
 
+# The lab fleet is removed whatever the outcome; its logs stay in .lab/fleet/.
+lab() {
+  local rc=0
+  scripts/lab-fleet.sh up || rc=1
+  scripts/lab-fleet.sh down
+  return $rc
+}
+
 setup() {
   scripts/venv.sh test && scripts/lab.sh images
 }
@@ -48,6 +57,8 @@ if [ $status -ne 0 ]; then
 fi
 stage lint lint
 stage pytest pytest
+stage run make run
 stage molecule scripts/molecule.sh
+stage lab lab
 report
 exit $status

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The lab fleet: systemd containers with the five incidents planted, healed by site.yml.
+#   scripts/lab-fleet.sh up     create the fleet (inventories/lab), plant, then facts.yml →
+#                               site.yml --check → site.yml → facts.yml → site.yml again → verify
+#   scripts/lab-fleet.sh down   remove the fleet's containers
+# NETMEDIC_LAB_LIMIT limits the fleet (an ansible --limit pattern; make test uses a smaller one).
+# Reports: .lab/fleet/{before,site,after,site-again}/ ; logs: .lab/fleet/<step>.log
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+out=.lab/fleet
+limit=${NETMEDIC_LAB_LIMIT:-all}
+# Every host of the fleet at once: they mostly wait on systemd and on the containers.
+export ANSIBLE_FORKS=${ANSIBLE_FORKS:-12}
+
+down() {
+  docker info >/dev/null 2>&1 || return 0  # no engine, no fleet
+  local ids; ids=$(docker ps -aq --filter label=netmedic.lab=fleet)
+  [ -z "$ids" ] || docker rm -f $ids >/dev/null
+}
+
+step() {  # step NAME PLAYBOOK [ARGS...]: one ansible-playbook run, logged, with its wall time
+  local name=$1 start=$SECONDS; shift
+  if ansible-playbook -i inventories/lab --limit "$limit" "$@" >"$out/$name.log" 2>&1; then
+    echo "lab: ${name} ok ($((SECONDS - start)) s)"
+  else
+    echo "lab: ${name} FAILED ($((SECONDS - start)) s), last lines of $out/$name.log:"
+    tail -n 40 "$out/$name.log" | sed "s/^/  [$name] /"
+    return 1
+  fi
+}
+
+changed_hosts() {  # the PLAY RECAP lines of a log that report a change or a failure
+  sed -n '/^PLAY RECAP/,$p' "$1" | grep -E 'changed=[1-9]|failed=[1-9]|unreachable=[1-9]' || true
+}
+
+up() {
+  scripts/lab.sh images >/dev/null
+  set -a; source .lab/images.env; set +a
+  down
+  rm -rf "$out"; mkdir -p "$out"
+  step create playbooks/lab/create.yml
+  step plant playbooks/lab/plant.yml
+  step facts-before playbooks/facts.yml -e netmedic_report_dir="$PWD/$out/before"
+  step site-check playbooks/site.yml --check --diff
+  step site playbooks/site.yml -e netmedic_report_dir="$PWD/$out/site"
+  step facts-after playbooks/facts.yml -e netmedic_report_dir="$PWD/$out/after"
+  step site-again playbooks/site.yml -e netmedic_report_dir="$PWD/$out/site-again"
+  local again; again=$(changed_hosts "$out/site-again.log")
+  if [ -n "$again" ]; then
+    echo "lab: the second site.yml run changed something:"; echo "$again"; return 1
+  fi
+  echo "lab: the second site.yml run changed nothing on any host"
+  step verify playbooks/lab/verify.yml -e lab_reports="$PWD/$out"
+  echo "=== the fleet report of the fixing run ($out/site/summary.md)"
+  cat "$out/site/summary.md"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac
