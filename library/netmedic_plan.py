@@ -36,7 +36,10 @@ options:
     elements: str
     default: []
   max_fixes:
-    description: How often one finding may be fixed within O(window_hours) before escalation.
+    description:
+      - How often a fix of one finding may be attempted within O(window_hours) before
+        escalation. Attempts are the C(remediate) records site.yml appends to
+        O(audit_log), one per applied finding and run, whether the fix held or not.
     type: int
     default: 3
   window_hours:
@@ -44,7 +47,7 @@ options:
     type: int
     default: 24
   audit_log:
-    description: The audit log netmedic roles append to.
+    description: The audit log netmedic roles and site.yml append to.
     type: path
     default: /var/log/netmedic/actions.jsonl
 attributes:
@@ -94,12 +97,17 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+FIX_ACTION = "remediate"  # the audit action site.yml records per applied finding and run
+
 
 def recent_fixes(path: str, window_hours: int, now: float) -> dict:
-    """Count successful audit records per finding id within the window.
+    """Count site.yml's fix attempts per (finding id, subject) within the window.
 
-    A line ``{"time": "2026-11-22T04:00:00Z", "finding": "x", "result": "ok"}``
-    counts one fix of ``x`` when it is younger than ``window_hours``.
+    site.yml appends one ``remediate`` record per applied finding and run, held
+    or not: ``{"time": "2026-11-22T04:00:00Z", "role": "site", "action": "remediate",
+    "finding": "x", "subject": "a.service", "result": "failed"}`` counts one attempt
+    at ``("x", "a.service")`` when it is younger than ``window_hours``. The roles' own
+    records (one per action) are not counted: a rollback writes five of them.
     """
     counts: dict = {}
     since = now - window_hours * 3600
@@ -114,8 +122,9 @@ def recent_fixes(path: str, window_hours: int, now: float) -> dict:
             stamp = calendar.timegm(time.strptime(record["time"], "%Y-%m-%dT%H:%M:%SZ"))
         except (ValueError, KeyError, TypeError):
             continue  # a torn or foreign line is not a fix
-        if record.get("finding") and record.get("result") == "ok" and stamp >= since:
-            counts[record["finding"]] = counts.get(record["finding"], 0) + 1
+        if record.get("action") == FIX_ACTION and record.get("finding") and stamp >= since:
+            key = (record["finding"], record.get("subject"))
+            counts[key] = counts.get(key, 0) + 1
     return counts
 
 
@@ -154,10 +163,9 @@ def decide(finding: dict, params: dict, fixes: dict) -> tuple:
     role = (finding.get("remediation") or {}).get("role")
     if not role:
         return "report", "the catalog names no remediation"
-    if fixes.get(finding["id"], 0) >= params["max_fixes"]:
-        return "escalate", (
-            f"fixed {fixes[finding['id']]} times in the last {params['window_hours']} h"
-        )
+    attempts = fixes.get((finding["id"], finding.get("subject")), 0)
+    if attempts >= params["max_fixes"]:
+        return "escalate", f"fixed {attempts} times in the last {params['window_hours']} h"
     if role not in params["auto"] and finding["id"] not in params["auto"]:
         return "approval", f"policy does not allow {role} unattended"
     if finding.get("destructive") and finding["id"] not in params["allow_destructive"]:

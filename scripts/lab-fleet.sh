@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The lab fleet: systemd containers with the five incidents planted, healed by site.yml.
 #   scripts/lab-fleet.sh up     create the fleet (inventories/lab), plant, then facts.yml →
-#                               site.yml --check → site.yml → facts.yml → site.yml again → verify
+#                               site.yml --check → site.yml → facts.yml → site.yml again → verify;
+#                               then the loop breaker: the VPN incident planted again, escalated
 #   scripts/lab-fleet.sh down   remove the fleet's containers
 # NETMEDIC_LAB_LIMIT limits the fleet (an ansible --limit pattern; make test uses a smaller one).
 # Reports: .lab/fleet/{before,site,after,site-again}/ ; logs: .lab/fleet/<step>.log
@@ -52,6 +53,13 @@ up() {
   fi
   echo "lab: the second site.yml run changed nothing on any host"
   step verify playbooks/lab/verify.yml -e lab_reports="$PWD/$out"
+  # The loop breaker: plant the VPN incident again; with max_fixes 1 it is escalated.
+  limit="$limit:&lab_lingering_vpn"
+  step replant playbooks/lab/plant.yml
+  step site-escalate playbooks/site.yml -e netmedic_report_dir="$PWD/$out/site-escalate" \
+    -e '{"netmedic_policy": {"auto": ["process_reaper"], "allow_destructive": ["lingering-client-processes"],
+         "max_fixes": 1, "window_hours": 24}}'
+  step verify-escalation playbooks/lab/verify-escalation.yml -e lab_reports="$PWD/$out"
   echo "=== the fleet report of the fixing run ($out/site/summary.md)"
   cat "$out/site/summary.md"
 }

@@ -35,10 +35,11 @@ lint() {
   return $rc
 }
 
-# The lab fleet is removed whatever the outcome; its logs stay in .lab/fleet/.
+# The lab fleet at its reduced size (NETMEDIC_LAB_LIMIT=all for all 12 hosts), removed
+# whatever the outcome; its logs and reports stay in .lab/fleet/.
 lab() {
   local rc=0
-  scripts/lab-fleet.sh up || rc=1
+  NETMEDIC_LAB_LIMIT=${NETMEDIC_LAB_LIMIT:-lab_small} scripts/lab-fleet.sh up || rc=1
   scripts/lab-fleet.sh down
   return $rc
 }

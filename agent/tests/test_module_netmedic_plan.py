@@ -33,9 +33,18 @@ def params(**policy: Any) -> Dict[str, Any]:
     return {"auto": [], "allow_destructive": [], "max_fixes": 3, "window_hours": 24, **policy}
 
 
-def audit_line(fid: str, hours_ago: float, result: str = "ok") -> str:
+def audit_line(
+    fid: str,
+    hours_ago: float,
+    result: str = "ok",
+    action: str = "remediate",
+    subject: str = "multipassd.service",
+) -> str:
+    """An audit record as site.yml (action remediate) or a role writes it."""
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW - hours_ago * 3600))
-    return json.dumps({"time": stamp, "role": "unit_ordering", "finding": fid, "result": result})
+    role = "site" if action == "remediate" else "unit_ordering"
+    record = {"time": stamp, "role": role, "action": action, "finding": fid, "result": result}
+    return json.dumps({**record, "subject": subject})
 
 
 def test_policy_decides_per_finding() -> None:
@@ -58,20 +67,28 @@ def test_policy_decides_per_finding() -> None:
     assert plan.decide(restart, allowed, {})[0] == "apply"
 
 
-def test_loop_breaker_counts_recent_successful_fixes_only(tmp_path: Path) -> None:
+def test_loop_breaker_counts_recent_fix_attempts_once_per_run(tmp_path: Path) -> None:
     log = tmp_path / "actions.jsonl"
     lines: List[str] = [
         audit_line("unit-started-before-dns", 1),
-        audit_line("unit-started-before-dns", 5),
+        # The role's own records of that run: one per action, not one fix each.
+        audit_line("unit-started-before-dns", 1, action="write-dropin"),
+        audit_line("unit-started-before-dns", 1, action="restart-stale-unit"),
+        audit_line("unit-started-before-dns", 5, result="failed"),  # an attempt all the same
         audit_line("unit-started-before-dns", 23),
         audit_line("unit-started-before-dns", 25),  # outside the 24 h window
-        audit_line("unit-started-before-dns", 2, result="rolled-back"),  # not a fix
-        '{"time": "2027-01-15T07:00:00Z", "finding": "torn',  # a torn write
-        json.dumps({"time": "yesterday", "finding": "unit-started-before-dns", "result": "ok"}),
+        audit_line("unit-started-before-dns", 2, subject="other.service"),  # another finding
+        '{"time": "2027-01-15T07:00:00Z", "action": "remediate", "finding": "torn',  # a torn write
+        json.dumps(
+            {"time": "yesterday", "action": "remediate", "finding": "unit-started-before-dns"}
+        ),
     ]
     log.write_text("\n".join(lines) + "\n")
     fixes = plan.recent_fixes(str(log), 24, NOW)
-    assert fixes == {"unit-started-before-dns": 3}
+    assert fixes == {
+        ("unit-started-before-dns", "multipassd.service"): 3,
+        ("unit-started-before-dns", "other.service"): 1,
+    }
     allowed = params(auto=["unit_ordering"], allow_destructive=["unit-started-before-dns"])
     restart = finding("unit-started-before-dns", destructive=True)
     assert plan.decide(restart, allowed, fixes) == ("escalate", "fixed 3 times in the last 24 h")
