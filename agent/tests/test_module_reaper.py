@@ -23,7 +23,7 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import psutil
 import pytest
-from conftest import as_nobody
+from conftest import as_nobody, run_module
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "library"))
@@ -32,6 +32,8 @@ import netmedic_reaper as reaper  # noqa: E402
 
 STANDIN = ROOT / "molecule" / "process_reaper" / "files" / "gp-standin.py"
 TUN = "/dev/net/tun"
+# Root without CAP_SYS_PTRACE (a trimmed bounding set, a container's default caps).
+NO_PTRACE = ["setpriv", "--bounding-set=-sys_ptrace", "--"]
 SYSTEM_PYTHON = "/usr/bin/python3"  # the copy must find its stdlib from its compiled-in prefix
 TAG = uuid.uuid4().hex[:4]
 FAST = [{"signal": "SIGTERM", "grace": 2.0}, {"signal": "SIGKILL", "grace": 2.0}]
@@ -353,6 +355,35 @@ def test_tunnel_unknown_guard_spares_what_the_module_cannot_look_into(lab: Lab) 
     assert alive(holder)
     forced = reap_as_nobody(check_mode=True, force=True)
     assert [t["pid"] for t in forced["targets"]] == [holder.pid]
+    assert alive(holder)
+
+
+def test_tunnel_unknown_guard_when_the_fd_links_cannot_be_resolved(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """Root without CAP_SYS_PTRACE lists a full-capability process's /proc/PID/fd (DAC
+    override) but every readlink there is EACCES: that is not "no /dev/net/tun open".
+
+    The module runs as Ansible runs it (a program, args in a file, check mode off) against
+    a stand-in that holds /dev/net/tun open; the holder is spared and lives.
+    """
+    require_tun()
+    assert shutil.which(NO_PTRACE[0]), f"{NO_PTRACE[0]} (util-linux) is missing"
+    name = f"nmt{TAG}npt"
+    holder = lab.start(name, "--tun", orphan=True)
+    # Without CAP_SYS_PTRACE exe is unreadable too: select by name and argv[0].
+    match = {"name": name, "cmdline": f"^{re.escape(str(lab.root))}/"}
+    result = run_module(
+        "netmedic_reaper",
+        tmp_path,
+        prefix=NO_PTRACE,
+        profiles=[{"name": name, "match": match, "ladder": FAST}],
+    )
+    assert not result.get("failed"), result
+    spared = by_pid(result["spared"])[holder.pid]
+    assert spared["guard"] == "tunnel-unknown", spared
+    assert re.search(rf"cannot read /proc/{holder.pid}/fd/\d+: Permission denied", spared["detail"])
+    assert result["targets"] == [] and result["signalled"] == 0 and not result["changed"]
     assert alive(holder)
 
 
