@@ -17,8 +17,9 @@ description:
   - Guards that always hold, even with O(force) - PID 1, kernel threads, this
     module's own ancestry, Ansible's processes (C(ansible*) and C(AnsiballZ_*) command
     lines), C(sshd) and the names in O(protected_names). The active-tunnel guard
-    (an open C(/dev/net/tun) descriptor, an unreadable descriptor table, or the live PID
-    of a O(profiles[].tunnel_lock_files) entry) holds unless O(force=true).
+    (an open C(/dev/net/tun) descriptor, a descriptor table the module cannot list or
+    resolve - for example without C(CAP_SYS_PTRACE) - or the live PID of a
+    O(profiles[].tunnel_lock_files) entry) holds unless O(force=true).
   - Zombies matching a profile (on name and user only - the kernel drops a zombie's
     exe and argv) are reaped through their parent - C(SIGCHLD) to the
     parent, or nothing at all when the parent is itself a target (reaping the parent
@@ -333,7 +334,11 @@ def service_unit(pid: int) -> Optional[str]:
 
 
 def tun_fds(pid: int) -> Tuple[Optional[List[int]], Optional[str]]:
-    """fds of ``pid`` open on /dev/net/tun: ``([7], None)``; unreadable → ``(None, reason)``."""
+    """fds of ``pid`` open on /dev/net/tun: ``([7], None)``; unreadable → ``(None, reason)``.
+
+    Unreadable is the directory or any one link: root without CAP_SYS_PTRACE lists a
+    more privileged process's fds but gets EACCES on every readlink there.
+    """
     fd_dir = f"/proc/{pid}/fd"
     try:
         names = os.listdir(fd_dir)
@@ -343,11 +348,15 @@ def tun_fds(pid: int) -> Tuple[Optional[List[int]], Optional[str]]:
         return None, f"cannot read {fd_dir}: {exc.strerror or exc}"
     found = []
     for name in names:
+        link = os.path.join(fd_dir, name)
         try:
-            if os.readlink(os.path.join(fd_dir, name)) == TUN_DEVICE:
-                found.append(int(name))
-        except OSError:
-            continue  # fd closed between listdir and readlink
+            target = os.readlink(link)
+        except FileNotFoundError:
+            continue  # fd closed (or the process exited) between listdir and readlink
+        except OSError as exc:
+            return None, f"cannot read {link}: {exc.strerror or exc}"
+        if target == TUN_DEVICE:
+            found.append(int(name))
     return sorted(found), None
 
 

@@ -113,15 +113,23 @@ def fixture_ctx(root: Path, **kwargs: object) -> Context:
 
 
 def run_module(
-    module: str, tmp_path: Path, check: bool = False, diff: bool = False, **args: Any
+    module: str,
+    tmp_path: Path,
+    check: bool = False,
+    diff: bool = False,
+    prefix: Sequence[str] = (),
+    **args: Any,
 ) -> Dict[str, Any]:
-    """Run ``library/<module>.py`` as Ansible does (args in a file); return its JSON result."""
+    """Run ``library/<module>.py`` as Ansible does (args in a file); return its JSON result.
+
+    ``prefix`` wraps the interpreter (``["setpriv", "--bounding-set=-sys_ptrace", "--"]``).
+    """
     args["_ansible_check_mode"] = check
     args["_ansible_diff"] = diff
     args_file = tmp_path / f"args-{module}.json"
     args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
     proc = subprocess.run(
-        [sys.executable, str(LIBRARY / f"{module}.py"), str(args_file)],
+        [*prefix, sys.executable, str(LIBRARY / f"{module}.py"), str(args_file)],
         capture_output=True,
         text=True,
         check=False,

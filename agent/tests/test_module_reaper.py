@@ -3,8 +3,10 @@
 Every process signalled here is a stand-in the test started (molecule/process_reaper/
 files/gp-standin.py run through a copy of python3 under a unique name in a temp dir),
 selected by that temp dir's exe path, so nothing else on the machine can match.
-Guards that concern processes we must not touch (PID 1, kernel threads) are checked
-with ``plan()``, which never signals.
+Guards that concern processes we must not touch (PID 1, kernel threads) run the whole
+reap with ``send`` replaced by a tripwire, so a guard that let one through fails the
+test instead of signalling. No test skips: a machine that cannot show a guard fails
+with the reason.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Optional
 
 import psutil
 import pytest
+from conftest import as_nobody, run_module
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "library"))
@@ -28,6 +31,9 @@ sys.path.insert(0, str(ROOT / "library"))
 import netmedic_reaper as reaper  # noqa: E402
 
 STANDIN = ROOT / "molecule" / "process_reaper" / "files" / "gp-standin.py"
+TUN = "/dev/net/tun"
+# Root without CAP_SYS_PTRACE (a trimmed bounding set, a container's default caps).
+NO_PTRACE = ["setpriv", "--bounding-set=-sys_ptrace", "--"]
 SYSTEM_PYTHON = "/usr/bin/python3"  # the copy must find its stdlib from its compiled-in prefix
 TAG = uuid.uuid4().hex[:4]
 FAST = [{"signal": "SIGTERM", "grace": 2.0}, {"signal": "SIGKILL", "grace": 2.0}]
@@ -47,9 +53,18 @@ class Lab:
             shutil.copy2(SYSTEM_PYTHON, path)
         return str(path)
 
-    def start(self, name: str, *flags: str, orphan: bool = False) -> psutil.Process:
+    def script(self, name: str) -> str:
+        """The stand-in script under another file name: what argv[1] shows."""
+        path = self.root / name
+        if not path.exists():
+            shutil.copy2(STANDIN, path)
+        return str(path)
+
+    def start(
+        self, name: str, *flags: str, orphan: bool = False, script: Optional[str] = None
+    ) -> psutil.Process:
         """Start a stand-in as ``name``; returns it once it is set up (it printed its pid)."""
-        argv = [self.binary(name), str(STANDIN), "--max-life", "60", *flags]
+        argv = [self.binary(name), script or str(STANDIN), "--max-life", "60", *flags]
         if orphan:
             out = subprocess.run(
                 [*argv, "--daemonize"], capture_output=True, text=True, timeout=20, check=True
@@ -88,7 +103,7 @@ class Lab:
 @pytest.fixture
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     if not os.path.exists(SYSTEM_PYTHON):
-        pytest.skip("needs /usr/bin/python3 to copy under program names")
+        pytest.fail(f"{SYSTEM_PYTHON} is missing: the stand-ins are copies of it")
     box = Lab(tmp_path_factory.mktemp("reaper"))
     yield box
     box.cleanup()
@@ -112,6 +127,63 @@ def alive(proc: psutil.Process) -> bool:
 
 def by_pid(entries: List[Dict[str, Any]]) -> Dict[int, Dict[str, Any]]:
     return {entry["pid"]: entry for entry in entries}
+
+
+def guards_by_pid(entries: List[Dict[str, Any]]) -> Dict[int, str]:
+    return {entry["pid"]: entry["guard"] for entry in entries}
+
+
+def require_tun() -> None:
+    if not os.path.exists(TUN):
+        pytest.fail(
+            f"no {TUN} on this machine: the tunnel guards need a real open tun fd; load the "
+            f"tun driver (modprobe tun) or create the node (mknod -m 0666 {TUN} c 10 200)"
+        )
+
+
+def kernel_threads(limit: int = 4) -> List[psutil.Process]:
+    """kthreadd (PID 2, parent 0) and its first children with no argv, long-lived ones.
+
+    Found by what ps shows of them, not by the module's PF_KTHREAD test; kworkers come and
+    go, so they are left out.
+    """
+    procs = {p.pid: p for p in psutil.process_iter(["ppid", "name", "cmdline"], ad_value=None)}
+    kthreadd = procs.get(2)
+    if kthreadd is None or (kthreadd.info["name"], kthreadd.info["ppid"]) != ("kthreadd", 0):
+        return []
+    children = [
+        proc
+        for _, proc in sorted(procs.items())
+        if proc.info["ppid"] == 2
+        and proc.info["cmdline"] == []
+        and "kworker" not in (proc.info["name"] or "")
+    ]
+    return [kthreadd, *children[: limit - 1]]
+
+
+def pins(procs: List[psutil.Process]) -> List[Dict[str, Any]]:
+    """The processes as the agent names them: PID and start time in seconds after boot."""
+    boot = psutil.boot_time()
+    return [{"pid": p.pid, "start_time": round(p.create_time() - boot, 2)} for p in procs]
+
+
+def no_signal_profiles(init: psutil.Process, kthreads: List[psutil.Process]) -> List[Any]:
+    """Profiles selecting PID 1 and these kernel threads (pin them: names alone match more)."""
+    kernel_names = "|".join(sorted({re.escape(p.name()) for p in kthreads}))
+    return [
+        {"name": "init", "match": {"name": re.escape(init.name())}, "ladder": FAST},
+        {"name": "kthreads", "match": {"name": kernel_names}, "ladder": FAST},
+    ]
+
+
+def require_kernel_threads() -> List[psutil.Process]:
+    kthreads = kernel_threads()
+    if not kthreads:
+        pytest.fail(
+            "no kernel threads in /proc (no kthreadd at PID 2): this PID namespace hides "
+            "them; run the suite in the host's PID namespace to prove the kernel-thread guard"
+        )
+    return kthreads
 
 
 # ---------------------------------------------------------------- reaping
@@ -179,22 +251,33 @@ def test_selectors_min_age_orphaned_only_user_and_gui_gone(lab: Lab) -> None:
 # ---------------------------------------------------------------- guards
 
 
-def test_guards_pid1_and_kernel_threads_are_spared() -> None:
-    table = reaper.snapshot()
-    init_name = table[1]["name"]
-    profiles = [reaper.Profile({"name": "init", "match": {"name": init_name}, "ladder": FAST})]
-    spared = reaper.plan(profiles, reaper.Guards([], force=True), table=table)["spared"]
-    assert {"pid": 1, "guard": "pid1"}.items() <= by_pid(spared)[1].items()
-    kthreads = [
-        info for pid, info in table.items() if (reaper.stat_flags(pid) or 0) & reaper.PF_KTHREAD
-    ]
-    if not kthreads:
-        pytest.skip("no kernel threads visible in this PID namespace")
-    name = kthreads[0]["name"]
-    profiles = [reaper.Profile({"name": "k", "match": {"name": re.escape(name)}, "ladder": FAST})]
-    planned = reaper.plan(profiles, reaper.Guards([], force=True), table=table)
-    assert planned["targets"] == []
-    assert {e["guard"] for e in planned["spared"]} == {"kernel-thread"}
+def test_guards_pid1_and_kernel_threads_stop_a_real_run_before_any_signal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The whole reap (check_mode false, force true) selects PID 1 and kernel threads.
+
+    The guards must spare them in planning; ``send`` is a tripwire, so a guard that let one
+    through fails here and signals nothing.
+    """
+    init, kthreads = psutil.Process(1), require_kernel_threads()
+    attempts: List[Any] = []
+
+    def tripwire(pid: int, create_time: Optional[float], signame: str) -> Optional[str]:
+        attempts.append((pid, signame))
+        raise AssertionError(f"a guard let PID {pid} through: reap() tried to send {signame}")
+
+    monkeypatch.setattr(reaper, "send", tripwire)
+    result = reaper.reap(
+        params(*no_signal_profiles(init, kthreads), force=True, targets=pins([init, *kthreads])),
+        check_mode=False,
+    )
+    assert attempts == []
+    assert guards_by_pid(result["spared"]) == {
+        1: "pid1",
+        **dict.fromkeys((p.pid for p in kthreads), "kernel-thread"),
+    }
+    assert result["targets"] == [] and result["zombies"] == [] and result["reaped"] == []
+    assert result["signalled"] == 0 and not result["changed"]
 
 
 def test_guards_own_ancestry_sshd_and_protected_names(lab: Lab) -> None:
@@ -219,9 +302,93 @@ def test_guards_own_ancestry_sshd_and_protected_names(lab: Lab) -> None:
     assert os.getpid() in reaper.Guards([], False).ancestry
 
 
+def test_ansible_guard_spares_ansible_argv_outside_own_ancestry(lab: Lab) -> None:
+    """Processes that look like Ansible's (argv[1] a controller or an AnsiballZ module) live.
+
+    They are orphans, not in the module's ancestry, so only the ``ansible`` guard can spare
+    them; a stand-in of the same program with ordinary argv is the control that dies.
+    """
+    name = f"nmt{TAG}ans"
+    controller = lab.start(name, orphan=True, script=lab.script("ansible-playbook"))
+    module = lab.start(name, orphan=True, script=lab.script("AnsiballZ_command.py"))
+    control = lab.start(name, orphan=True)
+    own_ancestry = reaper.Guards([], False).ancestry
+    assert {controller.pid, module.pid, control.pid}.isdisjoint(own_ancestry)
+    assert controller.cmdline()[1] == f"{lab.root}/ansible-playbook"
+    result = reaper.reap(params(lab.profile(name), force=True), check_mode=False)
+    assert guards_by_pid(result["spared"]) == {controller.pid: "ansible", module.pid: "ansible"}
+    assert [t["pid"] for t in result["targets"]] == [control.pid]
+    assert result["reaped"] == [control.pid] and result["signalled"] == 1
+    assert alive(controller) and alive(module) and not alive(control)
+
+
+def test_tunnel_unknown_guard_spares_what_the_module_cannot_look_into(lab: Lab) -> None:
+    """Run as nobody, the module cannot list a root process's /proc/PID/fd: it spares it.
+
+    The holder might have /dev/net/tun open; force lifts the guard (the plan then targets it).
+    """
+    name = f"nmt{TAG}unk"
+    holder = lab.start(name, orphan=True)
+    # As nobody, exe is unreadable too: select by name and argv[0] under the lab dir.
+    profile = {
+        "name": name,
+        "match": {"name": name, "cmdline": f"^{re.escape(str(lab.root))}/"},
+        "ladder": FAST,
+    }
+
+    def reap_as_nobody(check_mode: bool, **extra: Any) -> Dict[str, Any]:
+        def work() -> Dict[str, Any]:
+            try:
+                return reaper.reap(params(profile, **extra), check_mode=check_mode)
+            except reaper.ReaperError as exc:  # e.g. EPERM: a guard let the holder through
+                return {"error": str(exc)}
+
+        result: Dict[str, Any] = as_nobody(work)
+        assert "error" not in result, result["error"]
+        return result
+
+    result = reap_as_nobody(check_mode=False)
+    spared = by_pid(result["spared"])[holder.pid]
+    assert spared["guard"] == "tunnel-unknown"
+    assert f"cannot read /proc/{holder.pid}/fd: Permission denied" in spared["detail"]
+    assert result["targets"] == [] and result["signalled"] == 0 and not result["changed"]
+    assert alive(holder)
+    forced = reap_as_nobody(check_mode=True, force=True)
+    assert [t["pid"] for t in forced["targets"]] == [holder.pid]
+    assert alive(holder)
+
+
+def test_tunnel_unknown_guard_when_the_fd_links_cannot_be_resolved(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """Root without CAP_SYS_PTRACE lists a full-capability process's /proc/PID/fd (DAC
+    override) but every readlink there is EACCES: that is not "no /dev/net/tun open".
+
+    The module runs as Ansible runs it (a program, args in a file, check mode off) against
+    a stand-in that holds /dev/net/tun open; the holder is spared and lives.
+    """
+    require_tun()
+    assert shutil.which(NO_PTRACE[0]), f"{NO_PTRACE[0]} (util-linux) is missing"
+    name = f"nmt{TAG}npt"
+    holder = lab.start(name, "--tun", orphan=True)
+    # Without CAP_SYS_PTRACE exe is unreadable too: select by name and argv[0].
+    match = {"name": name, "cmdline": f"^{re.escape(str(lab.root))}/"}
+    result = run_module(
+        "netmedic_reaper",
+        tmp_path,
+        prefix=NO_PTRACE,
+        profiles=[{"name": name, "match": match, "ladder": FAST}],
+    )
+    assert not result.get("failed"), result
+    spared = by_pid(result["spared"])[holder.pid]
+    assert spared["guard"] == "tunnel-unknown", spared
+    assert re.search(rf"cannot read /proc/{holder.pid}/fd/\d+: Permission denied", spared["detail"])
+    assert result["targets"] == [] and result["signalled"] == 0 and not result["changed"]
+    assert alive(holder)
+
+
 def test_tunnel_fd_guard_spares_unless_forced(lab: Lab) -> None:
-    if not os.path.exists("/dev/net/tun"):
-        pytest.skip("no /dev/net/tun on this machine")
+    require_tun()
     holder = lab.start(f"nmt{TAG}tun", "--tun", orphan=True)
     profile = lab.profile(f"nmt{TAG}tun")
     result = reaper.reap(params(profile), check_mode=False)
@@ -386,18 +553,26 @@ BAD_INPUT = [
 
 
 def test_through_ansible(tmp_path: Path) -> None:
-    """One ansible-playbook run: the module spares its own process; bad input fails naming it."""
+    """One ansible-playbook run: the module spares its own process, PID 1 and kernel threads
+    (check mode: nothing here may be signalled for real); bad input fails naming it."""
     ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
-    if not ansible_playbook.exists():
-        pytest.skip("ansible-playbook is not installed next to this Python")
-    # The only process the first task selects is the module itself (its AnsiballZ argv).
+    assert ansible_playbook.exists(), f"{ansible_playbook} is missing (scripts/venv.sh test)"
+    # ansible.cfg pipelines modules: the module runs as the bare interpreter (argv is just
+    # its path, the code comes on stdin), so that argv selects the module process itself.
     own = {
-        "profiles": [{"name": "self", "match": {"cmdline": "AnsiballZ_netmedic_reaper"}}],
+        "profiles": [{"name": "self", "match": {"cmdline": f"^{re.escape(sys.executable)}$"}}],
         "max_targets": 1,
     }
-    tasks = [{"netmedic_reaper": own, "check_mode": True}] + [
-        {"netmedic_reaper": args, "ignore_errors": True} for args, _ in BAD_INPUT
-    ]
+    init, kthreads = psutil.Process(1), require_kernel_threads()
+    untouchable = {
+        "profiles": no_signal_profiles(init, kthreads),
+        "targets": pins([init, *kthreads]),
+        "force": True,
+    }
+    tasks = [
+        {"netmedic_reaper": own, "check_mode": True},
+        {"netmedic_reaper": untouchable, "check_mode": True},
+    ] + [{"netmedic_reaper": args, "ignore_errors": True} for args, _ in BAD_INPUT]
     playbook = tmp_path / "play.yml"
     playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
     env = {
@@ -427,8 +602,17 @@ def test_through_ansible(tmp_path: Path) -> None:
     results = [t["hosts"]["localhost"] for t in json.loads(out.stdout)["plays"][0]["tasks"]]
     spared_self = results[0]
     assert spared_self["targets"] == [] and spared_self["spared"], spared_self
-    assert {e["guard"] for e in spared_self["spared"]} <= {"own-ancestry", "ansible"}
-    for result, (_, message) in zip(results[1:], BAD_INPUT):
+    assert [(e["cmdline"], e["guard"]) for e in spared_self["spared"]] == [
+        ([sys.executable], "own-ancestry")
+    ]
+    spared_kernel = results[1]
+    assert spared_kernel["targets"] == [] and spared_kernel["signalled"] == 0, spared_kernel
+    assert guards_by_pid(spared_kernel["spared"]) == {
+        1: "pid1",
+        **dict.fromkeys((p.pid for p in kthreads), "kernel-thread"),
+    }
+    assert len(results) == 2 + len(BAD_INPUT), results
+    for result, (_, message) in zip(results[2:], BAD_INPUT):
         assert result.get("failed"), result
         assert message in result["msg"], result["msg"]
 
@@ -449,8 +633,7 @@ def test_pinned_targets_match_pid_and_boot_relative_start_time(lab: Lab) -> None
 def test_globalprotect_playbook_plans_in_check_mode_here() -> None:
     """The README's command: report-only by default, and --check on top; nothing matches here."""
     playbook = Path(sys.executable).parent / "ansible-playbook"
-    if not playbook.exists():
-        pytest.skip("ansible-playbook is not installed next to this Python")
+    assert playbook.exists(), f"{playbook} is missing (scripts/venv.sh test)"
     out = subprocess.run(
         [
             str(playbook),
