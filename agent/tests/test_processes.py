@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -15,6 +16,8 @@ from conftest import FIXTURES
 
 from netmedic.collectors import processes
 from netmedic.context import Context
+
+AGENT = str(Path(processes.__file__).resolve().parents[2])
 
 # Sets its own comm (PR_SET_NAME) so the profile matches by name, like a copied binary.
 _NAMED_CHILD = """
@@ -100,12 +103,32 @@ def test_zombie(children: List[subprocess.Popen[str]]) -> None:
     assert proc["state"] == "Z"
 
 
-@pytest.mark.skipif(not os.path.exists("/dev/net/tun"), reason="no /dev/net/tun here")
 def test_tun_holder(children: List[subprocess.Popen[str]]) -> None:
+    assert os.path.exists("/dev/net/tun"), "no /dev/net/tun here: modprobe tun"
     children.extend([_spawn("nmtest-gpsvc", "tun"), _spawn("nmtest-gpsvc")])
     (profile,) = _collect(_profile(name="nmtest-gpsvc"))
     by_pid = {p["pid"]: p["tun_open"] for p in profile["processes"]}
     assert by_pid == {children[0].pid: True, children[1].pid: False}
+
+
+def test_tun_unknown_when_fd_links_cannot_be_read(children: List[subprocess.Popen[str]]) -> None:
+    """Root without CAP_SYS_PTRACE lists a root process's fds but reads none of them:
+    a tunnel holder must come out unknown (never ``False``, which lets it be reaped)."""
+    assert os.path.exists("/dev/net/tun"), "no /dev/net/tun here: modprobe tun"
+    assert shutil.which("setpriv"), "setpriv (util-linux) is needed for this test"
+    children.append(_spawn("nmtest-gptun", "tun"))
+    code = (
+        "import json, sys; from pathlib import Path; from netmedic.collectors import processes; "
+        "print(json.dumps(processes.tun_open(Path('/proc'), int(sys.argv[1]))))"
+    )
+    out = subprocess.run(
+        ["setpriv", "--bounding-set=-sys_ptrace", "--", sys.executable, "-c", code,
+         str(children[0].pid)],
+        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": AGENT},
+    )  # fmt: skip
+    state, error = json.loads(out.stdout)
+    assert state is None
+    assert error.startswith(f"PermissionError: /proc/{children[0].pid}/fd/")
 
 
 def test_reparented_orphan(tmp_path: Path) -> None:

@@ -166,14 +166,26 @@ def matches(profile: Profile, proc_root: Path, pid: int, stat: ProcStat) -> bool
 def tun_open(proc_root: Path, pid: int) -> Tuple[Optional[bool], Optional[str]]:
     """Whether any fd of ``pid`` is ``/dev/net/tun``.
 
-    Holding it → ``(True, None)``; fd dir unreadable → ``(None, "PermissionError: <dir>")``.
+    Holding it → ``(True, None)``; fd dir unreadable → ``(None, "PermissionError: <dir>")``;
+    an fd link that cannot be read (root without CAP_SYS_PTRACE may list a more
+    privileged process's fds but not read them) → ``(None, "PermissionError: <fd>")``:
+    "no tunnel" is only said when every fd was seen.
     """
     fd_dir = proc_root / str(pid) / "fd"
     try:
         fds = os.listdir(fd_dir)
     except OSError as exc:
         return None, f"{type(exc).__name__}: {fd_dir}"
-    return any(_readlink(fd_dir / fd) == TUN_DEVICE for fd in fds), None
+    unreadable: Optional[str] = None
+    for fd in fds:
+        try:
+            if os.readlink(fd_dir / fd) == TUN_DEVICE:
+                return True, None
+        except FileNotFoundError:
+            continue  # closed since the listing: the expected race
+        except OSError as exc:
+            unreadable = unreadable or f"{type(exc).__name__}: {fd_dir / fd}"
+    return (None, unreadable) if unreadable else (False, None)
 
 
 def parse_lock(text: str) -> Tuple[Optional[int], Optional[int]]:
