@@ -31,6 +31,16 @@ step() {  # step NAME PLAYBOOK [ARGS...]: one ansible-playbook run, logged, with
   fi
 }
 
+refused() {  # refused NAME REGEX PLAYBOOK [ARGS...]: the run must fail, saying REGEX
+  local name=$1 expect=$2 start=$SECONDS; shift 2
+  if ansible-playbook -i inventories/lab "$@" >"$out/$name.log" 2>&1; then
+    echo "lab: ${name} FAILED: the run was not refused ($out/$name.log)"; return 1
+  fi
+  grep -Eq "$expect" "$out/$name.log" \
+    || { echo "lab: ${name} FAILED: refused without saying /$expect/ ($out/$name.log)"; return 1; }
+  echo "lab: ${name} ok, refused ($((SECONDS - start)) s)"
+}
+
 changed_hosts() {  # the PLAY RECAP lines of a log that report a change or a failure
   sed -n '/^PLAY RECAP/,$p' "$1" | grep -E 'changed=[1-9]|failed=[1-9]|unreachable=[1-9]' || true
 }
@@ -53,6 +63,10 @@ up() {
   fi
   echo "lab: the second site.yml run changed nothing on any host"
   step verify playbooks/lab/verify.yml -e lab_reports="$PWD/$out"
+  # A target set that is empty or larger than the inventory allows is refused.
+  refused refuse-empty "Could not match supplied host pattern" playbooks/site.yml --limit nm-lab-no-such-host
+  refused refuse-too-many "hosts targeted; the inventory allows 1 to 1 \\(netmedic_max_hosts\\)" \
+    playbooks/site.yml --limit "$limit" -e netmedic_max_hosts=1
   # The loop breaker: plant the VPN incident again; with max_fixes 1 it is escalated.
   limit="$limit:&lab_lingering_vpn"
   step replant playbooks/lab/plant.yml
