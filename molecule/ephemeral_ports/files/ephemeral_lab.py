@@ -3,6 +3,7 @@
 
 usage: ephemeral_lab.py exhaust|churn --port P --probe Q [--count N] [--seconds S]
        ephemeral_lab.py hold --port P --from-port F --count N --seconds S --ready FILE
+       ephemeral_lab.py on-change --watch FILE --sha SHA [--seconds S] -- COMMAND...
 
   exhaust  connect+close to 127.0.0.1:P until connect() fails; with a narrow range
            and tcp_tw_reuse=0 the TIME_WAIT sockets use up the range (errno 99,
@@ -15,15 +16,22 @@ usage: ephemeral_lab.py exhaust|churn --port P --probe Q [--count N] [--seconds 
            bound from F upwards (ports a TIME_WAIT still holds are skipped), so a
            test knows where they sit; write the report to FILE once all are up, then
            hold them for S seconds or until SIGTERM (systemctl stop).
-Prints one JSON object (hold: into FILE). Exits 0 whatever it found: the playbook asserts.
+  on-change  another writer racing the role: wait until FILE's sha256 is no longer SHA
+           (the role wrote it), then run COMMAND at once; exits with its status, or 1
+           when FILE did not change within S seconds.
+Prints one JSON object (hold: into FILE; on-change: nothing). exhaust, churn and hold
+exit 0 whatever they found: the playbook asserts.
 """
 
 import argparse
 import errno
+import hashlib
 import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -127,16 +135,42 @@ def hold(args):
         sock.close()
 
 
+def on_change(args):
+    """Poll args.watch every 20 ms; run args.command as soon as its content changed."""
+    deadline = time.monotonic() + args.seconds
+    while time.monotonic() < deadline:
+        try:
+            with open(args.watch, "rb") as handle:
+                current = hashlib.sha256(handle.read()).hexdigest()
+        except FileNotFoundError:
+            current = ""
+        if current != args.sha:
+            return subprocess.call(args.command)
+        time.sleep(0.02)
+    return 1
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["exhaust", "churn", "hold"])
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("mode", choices=["exhaust", "churn", "hold", "on-change"])
+    parser.add_argument("--port", type=int, help="exhaust, churn, hold: the listener's port")
     parser.add_argument("--probe", type=int, help="exhaust, churn: the probe port to bind")
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--from-port", type=int, help="hold: the first source port")
     parser.add_argument("--ready", help="hold: the report's path, written once all are up")
-    args = parser.parse_args()
+    parser.add_argument("--watch", help="on-change: the file to watch")
+    parser.add_argument("--sha", help="on-change: its sha256 before the change")
+    argv = sys.argv[1:]
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:split])
+    args.command = argv[split + 1 :]  # on-change: what to run
+    if args.mode == "on-change":
+        if not (args.watch and args.sha and args.command):
+            parser.error("on-change needs --watch, --sha and a command after --")
+        sys.exit(on_change(args))
+    if args.port is None:
+        parser.error(f"{args.mode} needs --port")
     if args.mode == "hold":
         if args.from_port is None or args.ready is None:
             parser.error("hold needs --from-port and --ready")
