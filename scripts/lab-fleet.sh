@@ -64,7 +64,7 @@ up() {
   echo "lab: the second site.yml run changed nothing on any host"
   step verify playbooks/lab/verify.yml -e lab_reports="$PWD/$out"
   # A target set that is empty or larger than the inventory allows is refused.
-  refused refuse-empty "Could not match supplied host pattern" playbooks/site.yml --limit nm-lab-no-such-host
+  refused refuse-empty "leaves us with no hosts to target" playbooks/site.yml --limit nm-lab-no-such-host
   refused refuse-too-many "hosts targeted; the inventory allows 1 to 1 \\(netmedic_max_hosts\\)" \
     playbooks/site.yml --limit "$limit" -e netmedic_max_hosts=1
   # The loop breaker: plant the VPN incident again; with max_fixes 1 it is escalated.
