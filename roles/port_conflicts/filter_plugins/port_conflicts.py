@@ -124,7 +124,9 @@ def port_conflicts_classify(
     ``state``: ``held`` (the owner holds it), ``conflict``, ``unreadable`` (a holder
     whose owner the agent could not read), ``shared`` (only SO_REUSEADDR UDP holders),
     ``free``. ``decision``: ``none``, ``report``, ``needs-approval``, ``refused`` or
-    the entry's action.
+    the entry's action. A conflict that also has a socket with an unreadable owner is
+    ``refused`` for reconfigure, stop_holder and mask_holder: acting on the named holder
+    would not prove the port free.
     """
     result = []
     for entry in plan:
@@ -197,6 +199,12 @@ def _decide(item: Mapping[str, Any], profiles: Mapping[str, Any], max_holders: i
             "remap",
             f"{where} held by {names}; moving {item['owner']} to {item['remap']['port']}",
         )
+    if item["unreadable"]:
+        # Freeing the port would not be proven: an unknown process would still hold it.
+        return "refused", (
+            f"{where} held by {names} and by a socket whose owner could not be read: "
+            f"{item['unreadable']}; {action} is refused while the port has an unknown holder"
+        )
     unnamed = [h for h in item["holders_found"] if not h["named"]]
     if unnamed:
         return "needs-approval", (
@@ -219,6 +227,53 @@ def _decide(item: Mapping[str, Any], profiles: Mapping[str, Any], max_holders: i
     return action, f"{where} held by {names}; the plan says {action}"
 
 
+def port_conflicts_refuse_unmaskable(
+    entries: Sequence[Mapping[str, Any]], unit_files: Sequence[Mapping[str, Any]]
+) -> List[Dict[str, Any]]:
+    """Refuse ``mask_holder`` for a holder whose unit file sits where the mask would go.
+
+    ``systemctl mask`` writes a /dev/null link at /etc/systemd/system/UNIT and fails
+    ("File ... already exists") when a unit file or a link to one is already there.
+    ``unit_files`` are ansible.builtin.stat results (``item`` = unit) of that path:
+    an entry masking ``lab-hog.service`` whose ``stat`` reads ``{"exists": True,
+    "islnk": False, "path": "/etc/systemd/system/lab-hog.service"}`` →
+    ``{..., "decision": "refused", "reason": "18090/tcp: mask_holder cannot mask
+    lab-hog.service: ..."}``. An existing /dev/null link (already masked) is fine.
+    """
+    blocking = {
+        r["item"]: r["stat"]
+        for r in unit_files
+        if r["stat"]["exists"]
+        and not (r["stat"].get("islnk") and r["stat"].get("lnk_target") == "/dev/null")
+    }
+    result = []
+    for entry in entries:
+        item = dict(entry)
+        units = [u for u in entry.get("holder_units") or [] if u in blocking]
+        if entry.get("decision") == "mask_holder" and units:
+            why = "; ".join(
+                f"{unit}: {_in_the_way(blocking[unit])} is where systemctl mask would write "
+                "its /dev/null link, and systemctl refuses to replace it"
+                for unit in units
+            )
+            item["decision"] = "refused"
+            item["reason"] = (
+                f"{entry['port']}/{entry['proto']}: mask_holder cannot mask {why}; nothing was "
+                "changed. Use stop_holder, or install the unit outside /etc/systemd/system "
+                "(e.g. /usr/local/lib/systemd/system) so a mask can override it"
+            )
+        result.append(item)
+    return result
+
+
+def _in_the_way(stat: Mapping[str, Any]) -> str:
+    """``{"path": "/etc/systemd/system/a.service", "islnk": True, "lnk_target": "/opt/a.service"}``
+    → "its unit file /etc/systemd/system/a.service (a link to /opt/a.service)"."""
+    if stat.get("islnk"):
+        return f"its unit file {stat['path']} (a link to {stat.get('lnk_target')})"
+    return f"its unit file {stat['path']}"
+
+
 def port_conflicts_owner_holds(
     sockets: Sequence[Mapping[str, Any]], port: int, proto: str, unit: str
 ) -> bool:
@@ -235,4 +290,5 @@ class FilterModule:
             "port_conflicts_declared": port_conflicts_declared,
             "port_conflicts_classify": port_conflicts_classify,
             "port_conflicts_owner_holds": port_conflicts_owner_holds,
+            "port_conflicts_refuse_unmaskable": port_conflicts_refuse_unmaskable,
         }
