@@ -76,7 +76,9 @@ def test_json_is_compact_for_pipes_and_indented_on_a_terminal() -> None:
     assert "\n" not in piped.getvalue().rstrip("\n")
     assert terminal.getvalue().startswith('{\n  "schema_version": 1,')
     first, second = json.loads(piped.getvalue()), json.loads(terminal.getvalue())
-    assert first["ephemeral"] == second["ephemeral"]
+    # The same document either way; socket counters move between the two runs on a busy host.
+    assert first.keys() == second.keys() and first["ephemeral"].keys() == second["ephemeral"].keys()
+    assert first["ephemeral"]["port_range"] == second["ephemeral"]["port_range"]
 
 
 @pytest.mark.parametrize(
