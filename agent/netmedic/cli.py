@@ -81,6 +81,9 @@ def parse_args(
 
 def _render(doc: object, output_format: str, pretty: bool) -> str:
     if output_format == "yaml":
+        from netmedic.sitedirs import add_site_dirs  # noqa: PLC0415 - only for --format yaml
+
+        add_site_dirs()
         import yaml  # noqa: PLC0415 - only for --format yaml
 
         return str(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))

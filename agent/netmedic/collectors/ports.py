@@ -248,6 +248,9 @@ def collect_psutil(ctx: Context) -> List[PortSocket]:
     socket (the first pid it met, not always the lowest), so ``other_pids`` of
     a socket shared by forked workers is incomplete here.
     """
+    from ..sitedirs import add_site_dirs  # noqa: PLC0415 - with the psutil import
+
+    add_site_dirs()
     import psutil  # noqa: PLC0415 - fallback only: keep it off the fast path
 
     groups: Dict[Tuple[str, str, str, int], List[Tuple[int, int]]] = {}
