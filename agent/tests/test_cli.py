@@ -51,16 +51,21 @@ def test_python_m_only_ephemeral() -> None:
 
 
 def test_only_ports_imports_nothing_heavy() -> None:
-    # typing, dataclasses, subprocess, pathlib, socket and json (→ re) cost more
-    # start-up time than the ports family's own work (docs/performance.md).
+    # typing, dataclasses, subprocess, pathlib, socket, json (→ re), collections and
+    # importlib cost more start-up time than the ports family's own work
+    # (docs/performance.md). -S as the wrapper runs it: site.py would load some itself.
     code = (
         "import io, sys; before = set(sys.modules); from netmedic import cli;"
         "cli.main(['facts', '--only', 'ports'], io.StringIO());"
         "print(sorted(m for m in ('yaml','psutil','argparse','netmedic.collectors.units',"
         "'netmedic.collectors.dns','netmedic.config','typing','dataclasses','subprocess',"
-        "'pathlib','socket','json','re','inspect','enum') if m in set(sys.modules) - before))"
+        "'pathlib','socket','json','re','inspect','enum','collections','importlib','site')"
+        " if m in set(sys.modules) - before))"
     )
-    done = _run(sys.executable, "-c", code)
+    agent = {**os.environ, "PYTHONPATH": str(Path(cli.__file__).parent.parent)}
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", code], capture_output=True, text=True, env=agent, check=False
+    )
     assert done.stdout.strip() == "[]", done.stderr
 
 
