@@ -125,10 +125,12 @@ def scan_socket_holders(ctx: Context, inodes: Collection[int]) -> SocketHolders:
     One pass over ``<proc_root>/*/fd``: every fd link is read (the only way to
     know it is a socket) and looked up, as text, among the links the wanted
     inodes would have (``"socket:[81234]"``): one dict lookup per fd, no
-    parsing of the links we do not want. The fd directory is opened once and
-    links are read relative to it (``readlinkat``), which spares the kernel a
-    path walk per fd; no ``stat`` per entry, unlike ``os.scandir`` + ``is_*``.
-    Processes that vanish mid-scan are skipped; those whose fd directory is
+    parsing of the links we do not want. The fd directory is listed by path
+    (``os.listdir(fd)`` would dup, fstat and rewind the fd: four syscalls more
+    per process), then opened once if it has entries and its links are read
+    relative to it (``readlinkat``), which spares the kernel a path walk per
+    fd; no ``stat`` per entry, unlike ``os.scandir`` + ``is_*``. Processes that
+    vanish mid-scan are skipped; those whose fd directory or fd links are
     denied are listed in ``denied``.
     """
     # socket_inode(link) == inode for every key: the parse, done in reverse.
@@ -143,36 +145,49 @@ def scan_socket_holders(ctx: Context, inodes: Collection[int]) -> SocketHolders:
         if not name.isdigit():
             continue
         pid = int(name)
+        fd_dir = f"{proc}/{name}/fd"
         try:
-            dir_fd = os.open(f"{proc}/{name}/fd", _DIR_FLAGS)
+            fds = os.listdir(fd_dir)
         except OSError as exc:
             if _failure(exc) == DENIED:
                 result.denied.append(pid)
             continue
-        try:
-            result.processes += 1
-            _scan_fds(dir_fd, pid, wanted, result)
-        finally:
-            os.close(dir_fd)
+        result.processes += 1
+        if fds:  # kernel threads have none: nothing to open
+            _scan_fds(fd_dir, fds, pid, wanted, result)
     for pairs in result.holders.values():
         pairs.sort()
     result.denied.sort()
     return result
 
 
-def _scan_fds(dir_fd: int, pid: int, wanted: Dict[str, int], result: SocketHolders) -> None:
+def _scan_fds(
+    fd_dir: str, fds: List[str], pid: int, wanted: Dict[str, int], result: SocketHolders
+) -> None:
     try:
-        fds = os.listdir(dir_fd)
-    except OSError as exc:
-        if _failure(exc) == DENIED:
-            result.denied.append(pid)
-        return
+        dir_fd = os.open(fd_dir, _DIR_FLAGS)
+    except OSError:
+        return  # the process exited since the listing
+    try:
+        _read_fd_links(dir_fd, fds, pid, wanted, result)
+    finally:
+        os.close(dir_fd)
+
+
+def _read_fd_links(
+    dir_fd: int, fds: List[str], pid: int, wanted: Dict[str, int], result: SocketHolders
+) -> None:
     holders = result.holders
     readlink = os.readlink
     for fd in fds:  # the hot loop: ~10 fds per process, every one a readlinkat
         try:
             link = readlink(fd, dir_fd=dir_fd)
-        except OSError:
+        except OSError as exc:
+            if _failure(exc) == DENIED:
+                # The kernel decides per process (ptrace access: root without
+                # CAP_SYS_PTRACE, another user namespace): no other fd would be readable.
+                result.denied.append(pid)
+                return
             continue  # fd closed (or process gone) since the listing: the expected race
         inode = wanted.get(link)
         if inode is not None:

@@ -208,6 +208,19 @@ def test_denied_fd_dir_and_file(shared_copy: Path) -> None:
     assert result["worker"]["name"] == "gmr (worker) 2"  # the rest is still read
 
 
+def test_denied_fd_links_in_a_listable_fd_dir(shared_copy: Path) -> None:
+    # r-- without x: the fd names list, their links do not read (EACCES), as for a
+    # root without CAP_SYS_PTRACE; the process is denied, not taken for gone.
+    os.chmod(shared_copy / "proc" / "900" / "fd", 0o444)
+    ctx = fixture_ctx(shared_copy)
+
+    def work() -> Any:
+        scan = owners.scan_socket_holders(ctx, [81234, 90000])
+        return {"holders": {str(k): v for k, v in scan.holders.items()}, "denied": scan.denied}
+
+    assert as_nobody(work) == {"holders": {"81234": [[812, 3], [813, 5]]}, "denied": [900]}
+
+
 def test_user_name_from_injected_passwd() -> None:
     assert owners.user_name(fixture_ctx(), 115) == "gmr"
     assert owners.user_name(fixture_ctx(), 4711) is None
