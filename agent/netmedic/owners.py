@@ -47,6 +47,7 @@ DENIED = "denied"  # EACCES/EPERM: exists, we may not read it
 FAILED = "failed"  # any other OSError (EINVAL, EIO, ...): unreadable for another reason
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_CLOEXEC
 _READ_CHUNK = 1 << 16
 _SOCKET_PREFIX = "socket:["
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -94,9 +95,12 @@ def _attempt(read: Callable[[int, str], T], dir_fd: int, name: str) -> Tuple[Opt
 
 def _read_at(dir_fd: int, name: str) -> bytes:
     """Whole content of ``name`` under ``dir_fd`` (proc files report size 0, so loop)."""
-    fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+    fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
     try:
-        chunks = [os.read(fd, _READ_CHUNK)]
+        data = os.read(fd, _READ_CHUNK)
+        if len(data) < _READ_CHUNK:  # all but the longest cmdlines: one read
+            return data
+        chunks = [data]
         while len(chunks[-1]) == _READ_CHUNK:
             chunks.append(os.read(fd, _READ_CHUNK))
     finally:
@@ -205,6 +209,11 @@ def parse_stat(text: str) -> Tuple[str, int, int]:
     rest = text[close_paren + 2 :].split()
     # rest[0] is field 3 (state): ppid is field 4, starttime field 22.
     return text[open_paren + 1 : close_paren], int(rest[1]), int(rest[19])
+
+
+def parse_comm(raw: bytes) -> str:
+    """``b"gmr (worker) 2\\n"`` → ``"gmr (worker) 2"``: ``/proc/PID/comm`` ends in one newline."""
+    return (raw[:-1] if raw.endswith(b"\n") else raw).decode("utf-8", "replace")
 
 
 def parse_cmdline(raw: bytes) -> List[str]:
@@ -366,7 +375,9 @@ def user_name(ctx: Context, uid: int) -> Optional[str]:
     return users.name(uid)
 
 
-def process_identity(ctx: Context, pid: int, netns: bool = True) -> Optional[ProcessIdentity]:
+def process_identity(
+    ctx: Context, pid: int, netns: bool = True, lineage: bool = True
+) -> Optional[ProcessIdentity]:
     """Identity of ``pid`` from ``<proc_root>/<pid>``, None if it does not exist.
 
     - ``start_time``: seconds since boot (``/proc/PID/stat`` starttime, which
@@ -378,13 +389,16 @@ def process_identity(ctx: Context, pid: int, netns: bool = True) -> Optional[Pro
     A field we may not read is None and named in ``denied``; a missing file
     (a kernel thread has no exe) is None without being denied. ``netns=False``
     skips the ``ns/net`` read (None) for callers that know the namespace already.
+    ``lineage=False`` leaves ``ppid`` and ``start_time`` None and reads the name
+    from ``/proc/PID/comm`` rather than ``stat``: the same text (the kernel prints
+    the task's comm unescaped in both), without stat's 52 fields to gather and split.
     """
     try:
         dir_fd = os.open(f"{ctx.proc_dir}/{pid}", _DIR_FLAGS)
     except OSError as exc:
         return None if _failure(exc) == GONE else _unreadable(pid)
     try:
-        return _identity_at(ctx, pid, dir_fd, netns)
+        return _identity_at(ctx, pid, dir_fd, netns, lineage)
     finally:
         os.close(dir_fd)
 
@@ -402,21 +416,14 @@ def _empty_identity(pid: int, denied: List[str]) -> ProcessIdentity:
     }  # fmt: skip
 
 
-def _identity_at(ctx: Context, pid: int, dir_fd: int, netns: bool) -> Optional[ProcessIdentity]:
+def _identity_at(
+    ctx: Context, pid: int, dir_fd: int, netns: bool, lineage: bool
+) -> Optional[ProcessIdentity]:
     identity = _empty_identity(pid, [])
     denied = identity["denied"]
-    stat, outcome = _attempt(_read_at, dir_fd, "stat")
-    if outcome == GONE:
+    present = _read_lineage(identity, dir_fd) if lineage else _read_name(identity, dir_fd)
+    if not present:
         return None  # exited between the listing and now
-    if stat is not None:
-        try:
-            name, ppid, ticks = parse_stat(stat.decode("utf-8", "replace"))
-            identity["name"], identity["ppid"] = name, ppid
-            identity["start_time"] = round(ticks / _CLOCK_TICKS, 2)
-        except (ValueError, IndexError):
-            pass  # malformed stat (fixture or future kernel): leave the fields null
-    elif outcome == DENIED:
-        denied += ["name", "ppid", "start_time"]
     try:
         uid = os.fstat(dir_fd).st_uid
         identity["uid"], identity["user"] = uid, user_name(ctx, uid)
@@ -434,6 +441,31 @@ def _identity_at(ctx: Context, pid: int, dir_fd: int, netns: bool) -> Optional[P
     return identity
 
 
+def _read_lineage(identity: ProcessIdentity, dir_fd: int) -> bool:
+    """Fill name, ppid and start_time from ``stat``; False when the process is gone."""
+    stat, outcome = _attempt(_read_at, dir_fd, "stat")
+    if stat is not None:
+        try:
+            name, ppid, ticks = parse_stat(stat.decode("utf-8", "replace"))
+            identity["name"], identity["ppid"] = name, ppid
+            identity["start_time"] = round(ticks / _CLOCK_TICKS, 2)
+        except (ValueError, IndexError):
+            pass  # malformed stat (fixture or future kernel): leave the fields null
+    elif outcome == DENIED:
+        identity["denied"] += ["name", "ppid", "start_time"]
+    return outcome != GONE
+
+
+def _read_name(identity: ProcessIdentity, dir_fd: int) -> bool:
+    """Fill name from ``comm``; False when the process is gone."""
+    comm, outcome = _attempt(_read_at, dir_fd, "comm")
+    if comm is not None:
+        identity["name"] = parse_comm(comm)
+    elif outcome == DENIED:
+        identity["denied"].append("name")
+    return outcome != GONE
+
+
 def _field(
     dir_fd: int,
     name: str,
@@ -442,7 +474,9 @@ def _field(
     fields: Tuple[str, ...] = (),
 ) -> Optional[T]:
     """Read one per-process file; on EACCES record ``fields`` (default: ``name``) as denied."""
-    value, outcome = _attempt(read, dir_fd, name)
-    if outcome == DENIED:
-        denied.extend(fields or (name,))
-    return value
+    try:
+        return read(dir_fd, name)
+    except OSError as exc:
+        if _failure(exc) == DENIED:
+            denied.extend(fields or (name,))
+        return None

@@ -144,8 +144,9 @@ class _IdentityCache:
 
     def owner(self, pid: int) -> Optional[Owner]:
         if pid not in self._owners:
-            # netns=False: every socket here is in the namespace own_netns() names.
-            identity = owners.process_identity(self._ctx, pid, netns=False)
+            # netns=False: every socket here is in the namespace own_netns() names;
+            # lineage=False: an owner has no ppid or start_time field.
+            identity = owners.process_identity(self._ctx, pid, netns=False, lineage=False)
             self._owners[pid] = None if identity is None else _owner_of(identity)
         return self._owners[pid]
 
