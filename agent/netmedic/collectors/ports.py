@@ -86,9 +86,10 @@ def join_owners(ctx: Context, found: Sequence[netlink.DiagSocket]) -> List[PortS
     declared = declared_ports(ctx.setting("ports", []))
     identities = _IdentityCache(ctx)
     nobody = unreadable_reason(scan.denied)
+    holders_of = scan.holders.get
     result = []
-    for diag in found:
-        holders = scan.holders.get(diag.inode)
+    for diag in found:  # the assembly's hot loop: one pass per socket
+        holders = holders_of(diag.inode)
         if holders:
             owner, other_pids, reason = _pick_owner(holders, identities)
         else:
@@ -99,7 +100,7 @@ def join_owners(ctx: Context, found: Sequence[netlink.DiagSocket]) -> List[PortS
             "owner": owner, "owner_reason": reason, "other_pids": other_pids,
             "sharing": {"reuse_addr": None, "reuse_port": None},
         }  # fmt: skip
-        if owner is not None and holders and (diag.proto, diag.port) in declared:
+        if declared and owner is not None and holders and (diag.proto, diag.port) in declared:
             entry["sharing"] = socket_sharing(owner["pid"], _fd_of(holders, owner["pid"]))
         result.append(entry)
     result.sort(key=sort_key)
@@ -119,10 +120,11 @@ def _pick_owner(
     two fds counts once.
     """
     pids = [holders[0][0]] if len(holders) == 1 else sorted({pid for pid, _fd in holders})
-    for pid in pids:
+    for index, pid in enumerate(pids):
         owner = identities.owner(pid)
         if owner is not None:
-            return owner, [p for p in pids if p != pid], None
+            # Slices, not a comprehension: this runs once per socket.
+            return owner, pids[:index] + pids[index + 1 :], None
     return None, pids, HOLDER_EXITED
 
 
@@ -143,12 +145,14 @@ class _IdentityCache:
         self._owners: Dict[int, Optional[Owner]] = {}
 
     def owner(self, pid: int) -> Optional[Owner]:
-        if pid not in self._owners:
-            # netns=False: every socket here is in the namespace own_netns() names;
-            # lineage=False: an owner has no ppid or start_time field.
-            identity = owners.process_identity(self._ctx, pid, netns=False, lineage=False)
-            self._owners[pid] = None if identity is None else _owner_of(identity)
-        return self._owners[pid]
+        known = self._owners
+        if pid in known:
+            return known[pid]
+        # netns=False: every socket here is in the namespace own_netns() names;
+        # lineage=False: an owner has no ppid or start_time field.
+        identity = owners.process_identity(self._ctx, pid, netns=False, lineage=False)
+        owner = known[pid] = None if identity is None else _owner_of(identity)
+        return owner
 
 
 def _owner_of(identity: owners.ProcessIdentity) -> Owner:
