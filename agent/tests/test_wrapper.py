@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import List
+from typing import List, Sequence
 
 import pytest
 import yaml
@@ -39,9 +39,13 @@ INTERPRETERS = [sys.executable] + (
 )
 
 
-def run_wrapped(python: str, *args: str, before: str = "") -> subprocess.CompletedProcess[str]:
-    """The wrapper's command with ``python``; ``before`` runs ahead of its ``-c`` code."""
+def run_wrapped(
+    python: str, *args: str, before: str = "", flags: Sequence[str] = ()
+) -> subprocess.CompletedProcess[str]:
+    """The wrapper's command with ``python`` (plus ``flags``); ``before`` runs ahead of its
+    ``-c`` code."""
     argv = wrapper_command(python, *args)
+    argv[1:1] = flags
     code = argv.index("-c") + 1
     argv[code] = before + argv[code]
     env = {**os.environ, "PYTHONPATH": str(AGENT)}
@@ -54,13 +58,11 @@ def test_the_wrapper_skips_site() -> None:
 
 @pytest.mark.parametrize("python", INTERPRETERS)
 def test_only_ports_never_loads_site(python: str) -> None:
-    report = (
-        "import atexit, sys;"
-        "atexit.register(lambda: print('site' in sys.modules, file=sys.stderr));"
-    )
-    done = run_wrapped(python, "facts", "--only", "ports", before=report)
+    done = run_wrapped(python, "facts", "--only", "ports", flags=["-X", "importtime"])
     assert done.returncode == 0, done.stderr
-    assert done.stderr.strip() == "False"
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    assert "netmedic.collectors.ports" in imported  # the report is complete
+    assert "site" not in imported
     assert json.loads(done.stdout)["ports"]["source"] == "netlink"
 
 
@@ -134,3 +136,19 @@ def test_site_dirs_are_added_once_and_only_under_dash_s(python: str) -> None:
             [python, *flags, "-c", code], capture_output=True, text=True, env=env, check=False
         )
         assert done.stdout.strip() == expected, (flags, done.stderr)
+
+
+def test_run_exits_with_main_and_tracebacks_like_python() -> None:
+    # run() ends with os._exit: the exit code, the flushed output and a bug's traceback
+    # must come out as they would from sys.exit(main()).
+    usage = run_wrapped(sys.executable, "frobnicate")
+    assert (usage.returncode, usage.stdout) == (2, "")
+    assert "unknown command: frobnicate" in usage.stderr
+    bug = (
+        "import netmedic.cli as cli\n"
+        "def main(): raise ZeroDivisionError('a bug')\n"
+        "cli.main = main\n"
+    )
+    done = run_wrapped(sys.executable, "facts", before=bug)
+    assert done.returncode == 1
+    assert done.stderr.rstrip().endswith("ZeroDivisionError: a bug")
