@@ -201,11 +201,11 @@ def run() -> NoReturn:
     again after the output is written. An exception still ends the process the
     usual way, with its traceback.
     """
-    import gc  # noqa: PLC0415 - built in, like os: free to import here
-    import os  # noqa: PLC0415
+    import gc  # noqa: PLC0415 - built in, like posix: free to import here
+    import posix  # noqa: PLC0415 - not os: see netmedic.context
 
     gc.disable()
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(code)
+    posix._exit(code)

@@ -51,15 +51,15 @@ def test_python_m_only_ephemeral() -> None:
 
 
 def test_only_ports_imports_nothing_heavy() -> None:
-    # typing, dataclasses, subprocess, pathlib, socket, json (→ re), collections and
-    # importlib cost more start-up time than the ports family's own work
+    # typing, dataclasses, subprocess, pathlib, socket, json (→ re), collections,
+    # importlib and even os cost more start-up time than they save on the ports path
     # (docs/performance.md). -S as the wrapper runs it: site.py would load some itself.
     code = (
         "import io, sys; before = set(sys.modules); from netmedic import cli;"
         "cli.main(['facts', '--only', 'ports'], io.StringIO());"
         "print(sorted(m for m in ('yaml','psutil','argparse','netmedic.collectors.units',"
         "'netmedic.collectors.dns','netmedic.config','typing','dataclasses','subprocess',"
-        "'pathlib','socket','json','re','inspect','enum','collections','importlib','site')"
+        "'pathlib','socket','json','re','inspect','enum','collections','importlib','site','os')"
         " if m in set(sys.modules) - before))"
     )
     agent = {**os.environ, "PYTHONPATH": str(Path(cli.__file__).parent.parent)}
