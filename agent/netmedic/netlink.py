@@ -175,19 +175,32 @@ def parse_diag_msg(proto: str, data: bytes, offset: int = 0) -> DiagSocket:
     sport ``b"\\x00\\x16"``, src ``7f000001`` (zero-padded), uid 0, inode 4242 →
     ``DiagSocket("tcp", "ipv4", "127.0.0.1", 22, 4242, 0, "LISTEN")``.
     """
-    if len(data) - offset < _MSG_SIZE:
-        raise NetlinkProtocolError(f"inet_diag_msg truncated: {len(data) - offset} bytes")
-    fam, state, sport, src, uid, inode = INET_DIAG_MSG.unpack_from(data, offset)
-    address = _ADDRESSES.get((fam, src))
-    if address is None:
-        length = _ADDRESS_LEN.get(fam)
-        if length is None:
-            raise NetlinkProtocolError(f"inet_diag_msg with unknown family {fam}")
-        address = _ADDRESSES[fam, src] = socket.inet_ntop(fam, src[:length])
-    state_name = TCP_STATES.get(state) or str(state)
-    return DiagSocket(
-        proto, _FAMILY_NAMES[fam], address, int.from_bytes(sport, "big"), inode, uid, state_name
-    )
+    return parse_diag_msgs(proto, data, [offset])[0]
+
+
+def parse_diag_msgs(proto: str, data: bytes, offsets: Iterable[int]) -> List[DiagSocket]:
+    """:func:`parse_diag_msg` for each offset: one call per ``recv`` buffer, not per socket."""
+    end = len(data)
+    sockets = []
+    for offset in offsets:
+        if end - offset < _MSG_SIZE:
+            raise NetlinkProtocolError(f"inet_diag_msg truncated: {end - offset} bytes")
+        fam, state, sport, src, uid, inode = INET_DIAG_MSG.unpack_from(data, offset)
+        address = _ADDRESSES.get((fam, src)) or _decode_address(fam, src)
+        sockets.append(DiagSocket(
+            proto, _FAMILY_NAMES[fam], address, int.from_bytes(sport, "big"), inode, uid,
+            TCP_STATES.get(state) or str(state),
+        ))  # fmt: skip
+    return sockets
+
+
+def _decode_address(fam: int, src: bytes) -> str:
+    """``(2, b"\\x7f\\0\\0\\1" + 12 zero bytes)`` → ``"127.0.0.1"``, remembered in _ADDRESSES."""
+    length = _ADDRESS_LEN.get(fam)
+    if length is None:
+        raise NetlinkProtocolError(f"inet_diag_msg with unknown family {fam}")
+    address = _ADDRESSES[fam, src] = socket.inet_ntop(fam, src[:length])
+    return address
 
 
 def iter_messages(data: bytes, seq: int) -> Iterator[Tuple[int, int, int]]:
@@ -273,7 +286,7 @@ class DiagClient:
         sockets: List[DiagSocket] = []
         self._interrupted = False
         for data, payloads in self._replies(proto, family, states):
-            sockets += [parse_diag_msg(proto, data, payload) for payload in payloads]
+            sockets += parse_diag_msgs(proto, data, payloads)
         return sockets, self._interrupted
 
     def _replies(self, proto: str, family: str, states: int) -> Iterator[Tuple[bytes, List[int]]]:
