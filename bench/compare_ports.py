@@ -40,6 +40,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# netlink_ms() times this checkout's netlink.py, not the venv's installed netmedic.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "agent"))
 from loadgen import PRESETS, LoadGen, tw_count
 from wrapper_command import wrapper_command
 
