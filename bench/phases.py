@@ -63,8 +63,9 @@ def phases(runs: int) -> Dict[str, float]:
     def identities() -> None:
         fresh_caches()
         cache = ports._IdentityCache(ctx)  # the owner reads join_owners makes, one per pid
+        owner = getattr(cache, "owner", cache.__getitem__)  # older trees: cache.owner(pid)
         for pid in pids:
-            cache.owner(pid)
+            owner(pid)
 
     def join() -> object:
         fresh_caches()

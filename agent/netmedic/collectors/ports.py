@@ -60,6 +60,10 @@ if TYPE_CHECKING:  # no typing, socket or psutil import at run time on the fast 
         other_pids: List[int]
         sharing: Sharing
 
+    _OwnerByPid = Dict[int, Optional[Owner]]
+else:
+    _OwnerByPid = dict  # the base class, without importing typing at run time
+
 
 # pidfd syscalls share one number on every architecture (Linux >= 5.6 for getfd).
 SYS_PIDFD_OPEN = 434
@@ -119,11 +123,14 @@ def _pick_owner(
     ``holders`` is sorted by pid, one pair per fd; a pid holding the socket on
     two fds counts once.
     """
-    pids = [holders[0][0]] if len(holders) == 1 else sorted({pid for pid, _fd in holders})
+    if len(holders) == 1:  # one fd of one process, most sockets: this runs per socket
+        pid = holders[0][0]
+        owner = identities[pid]
+        return (owner, [], None) if owner is not None else (None, [pid], HOLDER_EXITED)
+    pids = sorted({pid for pid, _fd in holders})
     for index, pid in enumerate(pids):
-        owner = identities.owner(pid)
+        owner = identities[pid]
         if owner is not None:
-            # Slices, not a comprehension: this runs once per socket.
             return owner, pids[:index] + pids[index + 1 :], None
     return None, pids, HOLDER_EXITED
 
@@ -137,21 +144,24 @@ def unreadable_reason(denied: Sequence[int]) -> str:
     return f"permission denied reading /proc/PID/fd of {len(denied)} processes (first: {denied[0]})"
 
 
-class _IdentityCache:
-    """One :func:`owners.process_identity` read per pid, trimmed to the owner fields."""
+class _IdentityCache(_OwnerByPid):
+    """pid → owner (None: the process exited), read on first lookup, once per pid.
+
+    A dict whose ``__missing__`` reads the identity: every later lookup of the
+    pid, once per socket it holds, is a plain dict subscript.
+    """
+
+    __slots__ = ("_ctx",)
 
     def __init__(self, ctx: Context) -> None:
+        super().__init__()
         self._ctx = ctx
-        self._owners: Dict[int, Optional[Owner]] = {}
 
-    def owner(self, pid: int) -> Optional[Owner]:
-        known = self._owners
-        if pid in known:
-            return known[pid]
+    def __missing__(self, pid: int) -> Optional[Owner]:
         # netns=False: every socket here is in the namespace own_netns() names;
         # lineage=False: an owner has no ppid or start_time field.
         identity = owners.process_identity(self._ctx, pid, netns=False, lineage=False)
-        owner = known[pid] = None if identity is None else _owner_of(identity)
+        owner = self[pid] = None if identity is None else _owner_of(identity)
         return owner
 
 
