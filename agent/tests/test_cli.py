@@ -90,8 +90,13 @@ def test_json_is_compact_for_pipes_and_indented_on_a_terminal() -> None:
         {"a": [1, None, True, False, "é", 'q"\\\n\t'], "b": {"c": 1.5, "d": -0.0, "e": 10**20}},
         [],
         {"sockets": [{"owner": None, "other_pids": [3, 4]}] * 3, "emoji": "\U0001f600"},
+        # long lists are encoded in slices, at the top, in a family, and below (whole)
+        list(range(350)),
+        {"ports": {"sockets": [{"port": n, "owner": {"pid": n}} for n in range(250)], "x": {}},
+         "deep": {"a": {"b": list(range(201))}}, "empty": [], "exact": list(range(200))},
+        {1: list(range(150)), "b": {2.5: [True] * 101, "c": [None] * 100}},
     ],
-)
+)  # fmt: skip
 def test_compact_json_is_what_json_dumps_gives(doc: object) -> None:
     assert cli.compact_json(doc) == json.dumps(doc, separators=(",", ":"))
 
