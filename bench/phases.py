@@ -63,7 +63,7 @@ def phases(runs: int) -> Dict[str, float]:
     def identities() -> None:
         fresh_caches()
         cache = ports._IdentityCache(ctx)  # the owner reads join_owners makes, one per pid
-        owner = getattr(cache, "owner", cache.__getitem__)  # older trees: cache.owner(pid)
+        owner = cache.owner if hasattr(cache, "owner") else cache.__getitem__  # older: .owner()
         for pid in pids:
             owner(pid)
 
