@@ -7,10 +7,12 @@ load (listeners first, TIME_WAIT later), then in the same run:
    count and again with the preset's TIME_WAIT sockets alive;
 2. whole-process wall time (median of ``--runs``, runs interleaved across
    tools so background noise hits all alike), CPU time and peak RSS (wait4's
-   rusage of each child) of: the netmedic CLI run the way targets run it
-   (``PYTHONPATH=<agent> /usr/bin/python3 -B -m netmedic``, what
-   roles/netmedic_agent's wrapper execs; ``--python`` picks another
-   interpreter), the same without bytecode on disk, ``ss -tulpnH``, a
+   rusage of each child) of: the netmedic CLI run exactly the way targets run
+   it (``PYTHONPATH=<agent>`` and the command roles/netmedic_agent's wrapper
+   execs, read from its template by bench/wrapper_command.py:
+   ``/usr/bin/python3 -B -S -c 'import sys; from netmedic.cli import main; ...'``;
+   ``--python`` picks another interpreter), the same without bytecode on disk,
+   ``ss -tulpnH``, a
    psutil.net_connections script that maps owners, and
    ``community.general.listen_ports_facts`` (fewer runs: it forks ``ps`` twice
    per socket), plus the full ``netmedic facts``;
@@ -38,7 +40,10 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# netlink_ms() times this checkout's netlink.py, not the venv's installed netmedic.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "agent"))
 from loadgen import PRESETS, LoadGen, tw_count
+from wrapper_command import wrapper_command
 
 REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv" / "bin"
@@ -156,11 +161,6 @@ def parse_listen_ports_facts(text: str) -> Set[Pair]:
     return pairs
 
 
-def netmedic_argv(python: str, *args: str) -> List[str]:
-    """``python -B -m netmedic ARGS``: -B as the wrapper passes it (reads .pyc, never writes)."""
-    return [python, "-B", "-m", "netmedic", *args]
-
-
 def tools(lpf_runs: int, runs: int, python: str, no_pyc_tree: str) -> List[Tool]:
     ports_args = ("facts", "--only", "ports", "--format", "json")
     agent = {"PYTHONPATH": str(REPO / "agent")}
@@ -169,10 +169,10 @@ def tools(lpf_runs: int, runs: int, python: str, no_pyc_tree: str) -> List[Tool]
         "-m", "community.general.listen_ports_facts", "-a", "command=ss",
     ]  # fmt: skip
     return [
-        Tool(PORTS, netmedic_argv(python, *ports_args), parse_netmedic, runs, agent),
+        Tool(PORTS, wrapper_command(python, *ports_args), parse_netmedic, runs, agent),
         Tool(
             PORTS_NO_PYC,
-            netmedic_argv(python, *ports_args),
+            wrapper_command(python, *ports_args),
             parse_netmedic,
             runs,
             {"PYTHONPATH": no_pyc_tree},
@@ -309,7 +309,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     )  # fmt: skip
     batch = tools(args.lpf_runs, args.runs, args.python, no_pyc.name)
     ports_tool, full = batch[0], Tool(
-        "netmedic facts (all families)", netmedic_argv(args.python, "facts", "--format", "json"),
+        "netmedic facts (all families)", wrapper_command(args.python, "facts", "--format", "json"),
         lambda _text: set(), max(3, args.runs // 2), {"PYTHONPATH": str(REPO / "agent")},
     )  # fmt: skip
     if args.no_lpf:

@@ -51,6 +51,9 @@ def parse_config(text: str) -> Dict[str, Any]:
 
     ``"units: [a.service]"`` → ``{"units": ["a.service"]}``
     """
+    from netmedic.sitedirs import add_site_dirs  # noqa: PLC0415 - with the yaml import
+
+    add_site_dirs()
     import yaml  # noqa: PLC0415 - lazily: only hosts with a config file pay for it
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -7,20 +7,28 @@ prometheus_client's ``ProcessCollector(proc=...)`` takes its ``/proc``, and
 derives another with ``ctx.replace(config={...})``.
 
 This module is on ``netmedic facts --only ports``' latency budget, so it imports
-only ``os`` and ``time`` (already loaded by the interpreter) at import time:
-no ``dataclasses`` (→ inspect), ``typing``, ``subprocess`` or ``pathlib`` (→ re,
-urllib). Roots are :class:`pathlib.Path` objects built on first use; the
-``*_dir`` twins give the same root as a ``str`` for ``os`` calls that need no Path.
+only ``posix`` and ``time`` (built into the interpreter) at import time: no
+``dataclasses`` (→ inspect), ``typing``, ``subprocess`` or ``pathlib`` (→ re,
+urllib), and not even ``os``. Under the wrapper's ``-S`` nothing has imported
+``os`` yet, and it costs ~4 M instructions (``_collections_abc``, ``posixpath``,
+``stat``, its environ mapping) for functions that are ``posix``'s own:
+``os.readlink is posix.readlink``. The ports path (here, facts.py, netlink.py,
+owners.py, collectors/ports.py, cli.run) therefore calls ``posix`` directly;
+``os`` stays the module for everything else, and ``posix.environ`` (bytes) is
+never a stand-in for ``os.environ``. Roots are :class:`pathlib.Path` objects
+built on first use; the ``*_dir`` twins give the same root as a ``str`` for
+``posix`` calls that need no Path.
 """
 
 from __future__ import annotations
 
-import os
+import posix  # os's C half: see the module docstring
 import time
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
 
 if TYPE_CHECKING:
+    import os
     from pathlib import Path
     from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
 
@@ -73,6 +81,7 @@ class CommandResult:
 
 def run_command(argv: Sequence[str], timeout: float = 5.0) -> CommandResult:
     """Run ``argv`` (never a shell string) with LANG=C; a missing program is rc 127."""
+    import os  # noqa: PLC0415 - subprocess imports it anyway; the ports path needs neither
     import subprocess  # noqa: PLC0415 - ~15 ms of imports the ports path never needs
 
     env = dict(os.environ, **_C_LOCALE)
@@ -206,16 +215,16 @@ class Context:
     @property
     def proc_dir(self) -> str:
         """``proc_root`` as a string (``"/proc"``), without importing pathlib."""
-        return os.fspath(self._proc_root)
+        return posix.fspath(self._proc_root)
 
     @property
     def sys_dir(self) -> str:
-        return os.fspath(self._sys_root)
+        return posix.fspath(self._sys_root)
 
     @property
     def etc_dir(self) -> str:
-        return os.fspath(self._etc_root)
+        return posix.fspath(self._etc_root)
 
     @property
     def run_dir(self) -> str:
-        return os.fspath(self._run_root)
+        return posix.fspath(self._run_root)

@@ -22,15 +22,14 @@ itself after a signal unless the handler raises.
 
 Imports are kept to what the ``--only ports`` path needs: the C ``_socket``
 module rather than ``socket`` (whose enum wrappers cost more to import than
-the dump takes), no ``typing`` at run time.
+the dump takes), no ``typing`` or ``collections`` at run time.
 """
 
 from __future__ import annotations
 
 import errno
-import os
+import posix  # os's C half: os itself is ~4 M instructions of imports under -S (see context.py)
 import struct
-from collections import namedtuple
 
 try:
     import _socket as socket  # the C module behind `socket`: same calls, no enum set-up
@@ -40,7 +39,7 @@ except ImportError:  # pragma: no cover - an interpreter without it
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
 
 if TYPE_CHECKING:
-    from typing import Dict, Iterable, Iterator, List, NamedTuple, Tuple
+    from typing import Dict, Iterable, Iterator, List, Tuple
 
 # <linux/netlink.h>, <linux/sock_diag.h>, <linux/inet_diag.h>
 NETLINK_SOCK_DIAG = 4
@@ -79,9 +78,10 @@ NLMSGERR = struct.Struct("=i")  # negative errno, followed by the request header
 # (sport, dport big-endian; src[4], dst[4]; ifindex; cookie[2]) left zero.
 INET_DIAG_REQ_V2 = struct.Struct("=BBBxI48x")
 # inet_diag_msg: family, state, timer, retrans, sockid (sport, dport, src, dst,
-# if, cookie), expires, rqueue, wqueue, uid, inode.
+# if, cookie), expires, rqueue, wqueue, uid, inode; only the fields read are
+# unpacked (family, state, sport, src, uid, inode), the rest are pad bytes.
 # Ports are big-endian inside an otherwise host-order struct, so they come out as bytes.
-INET_DIAG_MSG = struct.Struct("=BBBB2s2s16s16sI8sIIIII")
+INET_DIAG_MSG = struct.Struct("=BB2x2s2x16s40xII")
 _MSG_SIZE = 72  # sizeof(struct inet_diag_msg)
 _RECV_BUFFER = 1 << 16  # the kernel fills dump replies up to ~32 KiB per recv
 
@@ -108,26 +108,42 @@ class NetlinkProtocolError(NetlinkError):
     """The kernel's reply did not parse (truncated or unexpected message)."""
 
 
-_DIAG_SOCKET_DOC = """One socket as inet_diag reports it.
+class DiagSocket:
+    """One socket as inet_diag reports it.
 
     ``DiagSocket("udp", "ipv4", "0.0.0.0", 1900, 81234, 0, "CLOSE")`` is
     ``0.0.0.0:1900/udp`` held through socket inode 81234 created by uid 0.
+    A value: equal and hashed by its fields, never changed after parsing.
+    A class with ``__slots__`` rather than a namedtuple: ``collections`` costs
+    more to import than the dump takes, and plain slot stores build faster.
     """
 
-if TYPE_CHECKING:
+    __slots__ = ("address", "family", "inode", "port", "proto", "state", "uid")
 
-    class DiagSocket(NamedTuple):
-        proto: str
-        family: str
-        address: str
-        port: int
-        inode: int
-        uid: int
-        state: str
+    def __init__(  # noqa: PLR0917 - positional, like the namedtuple it replaces
+        self, proto: str, family: str, address: str, port: int, inode: int, uid: int, state: str
+    ) -> None:
+        self.proto = proto
+        self.family = family
+        self.address = address
+        self.port = port
+        self.inode = inode
+        self.uid = uid
+        self.state = state
 
-else:  # the same tuple type, without importing typing at run time
-    DiagSocket = namedtuple("DiagSocket", "proto family address port inode uid state")
-    DiagSocket.__doc__ = _DIAG_SOCKET_DOC
+    def _fields(self) -> Tuple[str, str, str, int, int, int, str]:
+        return (self.proto, self.family, self.address, self.port, self.inode, self.uid, self.state)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DiagSocket):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return "DiagSocket({})".format(", ".join(map(repr, self._fields())))
 
 
 def states_mask(states: Iterable[int]) -> int:
@@ -159,20 +175,32 @@ def parse_diag_msg(proto: str, data: bytes, offset: int = 0) -> DiagSocket:
     sport ``b"\\x00\\x16"``, src ``7f000001`` (zero-padded), uid 0, inode 4242 →
     ``DiagSocket("tcp", "ipv4", "127.0.0.1", 22, 4242, 0, "LISTEN")``.
     """
-    if len(data) - offset < _MSG_SIZE:
-        raise NetlinkProtocolError(f"inet_diag_msg truncated: {len(data) - offset} bytes")
-    (fam, state, _timer, _retrans, sport, _dport, src, _dst, _if, _cookie,
-     _expires, _rq, _wq, uid, inode) = INET_DIAG_MSG.unpack_from(data, offset)  # fmt: skip
-    address = _ADDRESSES.get((fam, src))
-    if address is None:
-        length = _ADDRESS_LEN.get(fam)
-        if length is None:
-            raise NetlinkProtocolError(f"inet_diag_msg with unknown family {fam}")
-        address = _ADDRESSES[fam, src] = socket.inet_ntop(fam, src[:length])
-    state_name = TCP_STATES.get(state) or str(state)
-    return DiagSocket(
-        proto, _FAMILY_NAMES[fam], address, int.from_bytes(sport, "big"), inode, uid, state_name
-    )
+    return parse_diag_msgs(proto, data, [offset])[0]
+
+
+def parse_diag_msgs(proto: str, data: bytes, offsets: Iterable[int]) -> List[DiagSocket]:
+    """:func:`parse_diag_msg` for each offset: one call per ``recv`` buffer, not per socket."""
+    end = len(data)
+    sockets = []
+    for offset in offsets:
+        if end - offset < _MSG_SIZE:
+            raise NetlinkProtocolError(f"inet_diag_msg truncated: {end - offset} bytes")
+        fam, state, sport, src, uid, inode = INET_DIAG_MSG.unpack_from(data, offset)
+        address = _ADDRESSES.get((fam, src)) or _decode_address(fam, src)
+        sockets.append(DiagSocket(
+            proto, _FAMILY_NAMES[fam], address, int.from_bytes(sport, "big"), inode, uid,
+            TCP_STATES.get(state) or str(state),
+        ))  # fmt: skip
+    return sockets
+
+
+def _decode_address(fam: int, src: bytes) -> str:
+    """``(2, b"\\x7f\\0\\0\\1" + 12 zero bytes)`` → ``"127.0.0.1"``, remembered in _ADDRESSES."""
+    length = _ADDRESS_LEN.get(fam)
+    if length is None:
+        raise NetlinkProtocolError(f"inet_diag_msg with unknown family {fam}")
+    address = _ADDRESSES[fam, src] = socket.inet_ntop(fam, src[:length])
+    return address
 
 
 def iter_messages(data: bytes, seq: int) -> Iterator[Tuple[int, int, int]]:
@@ -205,7 +233,7 @@ def _raise_for_error(data: bytes, payload: int, size: int) -> None:
     if code == 0:
         return
     err = -code
-    message = f"sock_diag: {os.strerror(err)} (errno {err})"
+    message = f"sock_diag: {posix.strerror(err)} (errno {err})"
     if err in (errno.ENOENT, errno.EOPNOTSUPP, errno.EPERM, errno.EACCES, errno.EINVAL):
         raise NetlinkUnavailable(message)
     raise NetlinkError(message)
@@ -248,20 +276,25 @@ class DiagClient:
     def count(self, proto: str, family: str, states: int) -> Dict[str, int]:
         """Sockets per state name, reading only each message's state byte."""
         counts: Dict[str, int] = {}
-        for data, payload in self._replies(proto, family, states):
-            name = TCP_STATES.get(data[payload + 1], str(data[payload + 1]))
-            counts[name] = counts.get(name, 0) + 1
+        for data, payloads in self._replies(proto, family, states):
+            for payload in payloads:
+                name = TCP_STATES.get(data[payload + 1], str(data[payload + 1]))
+                counts[name] = counts.get(name, 0) + 1
         return counts
 
     def _dump_once(self, proto: str, family: str, states: int) -> Tuple[List[DiagSocket], bool]:
         sockets: List[DiagSocket] = []
         self._interrupted = False
-        for data, payload in self._replies(proto, family, states):
-            sockets.append(parse_diag_msg(proto, data, payload))
+        for data, payloads in self._replies(proto, family, states):
+            sockets += parse_diag_msgs(proto, data, payloads)
         return sockets, self._interrupted
 
-    def _replies(self, proto: str, family: str, states: int) -> Iterator[Tuple[bytes, int]]:
-        """(buffer, payload offset) of every SOCK_DIAG_BY_FAMILY reply until NLMSG_DONE."""
+    def _replies(self, proto: str, family: str, states: int) -> Iterator[Tuple[bytes, List[int]]]:
+        """(buffer, its SOCK_DIAG_BY_FAMILY payload offsets) per ``recv``, until NLMSG_DONE.
+
+        A list of offsets per buffer rather than a generator step per socket: this
+        is the dump's hot loop.
+        """
         self._seq += 1
         seq = self._seq
         self._interrupted = False
@@ -276,13 +309,16 @@ class DiagClient:
             except OSError as exc:
                 raise NetlinkError(f"sock_diag receive failed: {exc}") from exc
             data = bytes(view[:size])
+            payloads: List[int] = []
             for mtype, flags, payload in iter_messages(data, seq):
                 if flags & NLM_F_DUMP_INTR:
                     self._interrupted = True
                 if mtype == NLMSG_DONE:
+                    yield data, payloads
                     return
                 if mtype == SOCK_DIAG_BY_FAMILY:
-                    yield data, payload
+                    payloads.append(payload)
+            yield data, payloads
             if size == 0:
                 raise NetlinkProtocolError("sock_diag socket closed before NLMSG_DONE")
 

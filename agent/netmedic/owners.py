@@ -14,7 +14,7 @@ the field named in ``denied``. All OS errors are translated by :func:`_failure`.
 
 from __future__ import annotations
 
-import os
+import posix  # os's C half: os itself is ~4 M instructions of imports under -S (see context.py)
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
 
@@ -46,10 +46,11 @@ GONE = "gone"  # ENOENT/ESRCH: the process (or this file of it) does not exist
 DENIED = "denied"  # EACCES/EPERM: exists, we may not read it
 FAILED = "failed"  # any other OSError (EINVAL, EIO, ...): unreadable for another reason
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_DIR_FLAGS = posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC
+_FILE_FLAGS = posix.O_RDONLY | posix.O_CLOEXEC
 _READ_CHUNK = 1 << 16
 _SOCKET_PREFIX = "socket:["
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_CLOCK_TICKS = posix.sysconf("SC_CLK_TCK") if hasattr(posix, "sysconf") else 100
 _UNIT_SUFFIXES = (".service", ".scope")
 _CONTAINER_SCOPES = ("docker-", "libpod-", "cri-containerd-", "crio-")
 _HEX = frozenset("0123456789abcdef")
@@ -94,18 +95,21 @@ def _attempt(read: Callable[[int, str], T], dir_fd: int, name: str) -> Tuple[Opt
 
 def _read_at(dir_fd: int, name: str) -> bytes:
     """Whole content of ``name`` under ``dir_fd`` (proc files report size 0, so loop)."""
-    fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+    fd = posix.open(name, _FILE_FLAGS, dir_fd=dir_fd)
     try:
-        chunks = [os.read(fd, _READ_CHUNK)]
+        data = posix.read(fd, _READ_CHUNK)
+        if len(data) < _READ_CHUNK:  # all but the longest cmdlines: one read
+            return data
+        chunks = [data]
         while len(chunks[-1]) == _READ_CHUNK:
-            chunks.append(os.read(fd, _READ_CHUNK))
+            chunks.append(posix.read(fd, _READ_CHUNK))
     finally:
-        os.close(fd)
+        posix.close(fd)
     return b"".join(chunks)
 
 
 def _readlink_at(dir_fd: int, name: str) -> str:
-    return os.readlink(name, dir_fd=dir_fd)
+    return posix.readlink(name, dir_fd=dir_fd)
 
 
 def socket_inode(link: str) -> Optional[int]:
@@ -125,10 +129,12 @@ def scan_socket_holders(ctx: Context, inodes: Collection[int]) -> SocketHolders:
     One pass over ``<proc_root>/*/fd``: every fd link is read (the only way to
     know it is a socket) and looked up, as text, among the links the wanted
     inodes would have (``"socket:[81234]"``): one dict lookup per fd, no
-    parsing of the links we do not want. The fd directory is opened once and
-    links are read relative to it (``readlinkat``), which spares the kernel a
-    path walk per fd; no ``stat`` per entry, unlike ``os.scandir`` + ``is_*``.
-    Processes that vanish mid-scan are skipped; those whose fd directory is
+    parsing of the links we do not want. The fd directory is listed by path
+    (``os.listdir(fd)`` would dup, fstat and rewind the fd: four syscalls more
+    per process), then opened once if it has entries and its links are read
+    relative to it (``readlinkat``), which spares the kernel a path walk per
+    fd; no ``stat`` per entry, unlike ``os.scandir`` + ``is_*``. Processes that
+    vanish mid-scan are skipped; those whose fd directory or fd links are
     denied are listed in ``denied``.
     """
     # socket_inode(link) == inode for every key: the parse, done in reverse.
@@ -136,43 +142,56 @@ def scan_socket_holders(ctx: Context, inodes: Collection[int]) -> SocketHolders:
     result = SocketHolders()
     proc = ctx.proc_dir
     try:
-        names = os.listdir(proc)
+        names = posix.listdir(proc)
     except OSError:
         return result
     for name in names:
         if not name.isdigit():
             continue
         pid = int(name)
+        fd_dir = f"{proc}/{name}/fd"
         try:
-            dir_fd = os.open(f"{proc}/{name}/fd", _DIR_FLAGS)
+            fds = posix.listdir(fd_dir)
         except OSError as exc:
             if _failure(exc) == DENIED:
                 result.denied.append(pid)
             continue
-        try:
-            result.processes += 1
-            _scan_fds(dir_fd, pid, wanted, result)
-        finally:
-            os.close(dir_fd)
+        result.processes += 1
+        if fds:  # kernel threads have none: nothing to open
+            _scan_fds(fd_dir, fds, pid, wanted, result)
     for pairs in result.holders.values():
         pairs.sort()
     result.denied.sort()
     return result
 
 
-def _scan_fds(dir_fd: int, pid: int, wanted: Dict[str, int], result: SocketHolders) -> None:
+def _scan_fds(
+    fd_dir: str, fds: List[str], pid: int, wanted: Dict[str, int], result: SocketHolders
+) -> None:
     try:
-        fds = os.listdir(dir_fd)
-    except OSError as exc:
-        if _failure(exc) == DENIED:
-            result.denied.append(pid)
-        return
+        dir_fd = posix.open(fd_dir, _DIR_FLAGS)
+    except OSError:
+        return  # the process exited since the listing
+    try:
+        _read_fd_links(dir_fd, fds, pid, wanted, result)
+    finally:
+        posix.close(dir_fd)
+
+
+def _read_fd_links(
+    dir_fd: int, fds: List[str], pid: int, wanted: Dict[str, int], result: SocketHolders
+) -> None:
     holders = result.holders
-    readlink = os.readlink
+    readlink = posix.readlink
     for fd in fds:  # the hot loop: ~10 fds per process, every one a readlinkat
         try:
             link = readlink(fd, dir_fd=dir_fd)
-        except OSError:
+        except OSError as exc:
+            if _failure(exc) == DENIED:
+                # The kernel decides per process (ptrace access: root without
+                # CAP_SYS_PTRACE, another user namespace): no other fd would be readable.
+                result.denied.append(pid)
+                return
             continue  # fd closed (or process gone) since the listing: the expected race
         inode = wanted.get(link)
         if inode is not None:
@@ -190,6 +209,11 @@ def parse_stat(text: str) -> Tuple[str, int, int]:
     rest = text[close_paren + 2 :].split()
     # rest[0] is field 3 (state): ppid is field 4, starttime field 22.
     return text[open_paren + 1 : close_paren], int(rest[1]), int(rest[19])
+
+
+def parse_comm(raw: bytes) -> str:
+    """``b"gmr (worker) 2\\n"`` → ``"gmr (worker) 2"``: ``/proc/PID/comm`` ends in one newline."""
+    return (raw[:-1] if raw.endswith(b"\n") else raw).decode("utf-8", "replace")
 
 
 def parse_cmdline(raw: bytes) -> List[str]:
@@ -309,7 +333,7 @@ class _Users:
 
     def name(self, uid: int) -> Optional[str]:
         if self._names is None:
-            self._names = _parse_passwd(os.path.join(self._etc_root, "passwd"))
+            self._names = _parse_passwd(f"{self._etc_root}/passwd")
         if uid not in self._names and self._etc_root == "/etc":
             self._names[uid] = _nss_user(uid)  # LDAP/sssd users are not in /etc/passwd
         return self._names.get(uid) or None
@@ -351,7 +375,9 @@ def user_name(ctx: Context, uid: int) -> Optional[str]:
     return users.name(uid)
 
 
-def process_identity(ctx: Context, pid: int, netns: bool = True) -> Optional[ProcessIdentity]:
+def process_identity(
+    ctx: Context, pid: int, netns: bool = True, lineage: bool = True
+) -> Optional[ProcessIdentity]:
     """Identity of ``pid`` from ``<proc_root>/<pid>``, None if it does not exist.
 
     - ``start_time``: seconds since boot (``/proc/PID/stat`` starttime, which
@@ -363,15 +389,18 @@ def process_identity(ctx: Context, pid: int, netns: bool = True) -> Optional[Pro
     A field we may not read is None and named in ``denied``; a missing file
     (a kernel thread has no exe) is None without being denied. ``netns=False``
     skips the ``ns/net`` read (None) for callers that know the namespace already.
+    ``lineage=False`` leaves ``ppid`` and ``start_time`` None and reads the name
+    from ``/proc/PID/comm`` rather than ``stat``: the same text (the kernel prints
+    the task's comm unescaped in both), without stat's 52 fields to gather and split.
     """
     try:
-        dir_fd = os.open(f"{ctx.proc_dir}/{pid}", _DIR_FLAGS)
+        dir_fd = posix.open(f"{ctx.proc_dir}/{pid}", _DIR_FLAGS)
     except OSError as exc:
         return None if _failure(exc) == GONE else _unreadable(pid)
     try:
-        return _identity_at(ctx, pid, dir_fd, netns)
+        return _identity_at(ctx, pid, dir_fd, netns, lineage)
     finally:
-        os.close(dir_fd)
+        posix.close(dir_fd)
 
 
 def _unreadable(pid: int) -> ProcessIdentity:
@@ -387,23 +416,16 @@ def _empty_identity(pid: int, denied: List[str]) -> ProcessIdentity:
     }  # fmt: skip
 
 
-def _identity_at(ctx: Context, pid: int, dir_fd: int, netns: bool) -> Optional[ProcessIdentity]:
+def _identity_at(
+    ctx: Context, pid: int, dir_fd: int, netns: bool, lineage: bool
+) -> Optional[ProcessIdentity]:
     identity = _empty_identity(pid, [])
     denied = identity["denied"]
-    stat, outcome = _attempt(_read_at, dir_fd, "stat")
-    if outcome == GONE:
+    present = _read_lineage(identity, dir_fd) if lineage else _read_name(identity, dir_fd)
+    if not present:
         return None  # exited between the listing and now
-    if stat is not None:
-        try:
-            name, ppid, ticks = parse_stat(stat.decode("utf-8", "replace"))
-            identity["name"], identity["ppid"] = name, ppid
-            identity["start_time"] = round(ticks / _CLOCK_TICKS, 2)
-        except (ValueError, IndexError):
-            pass  # malformed stat (fixture or future kernel): leave the fields null
-    elif outcome == DENIED:
-        denied += ["name", "ppid", "start_time"]
     try:
-        uid = os.fstat(dir_fd).st_uid
+        uid = posix.fstat(dir_fd).st_uid
         identity["uid"], identity["user"] = uid, user_name(ctx, uid)
     except OSError:
         denied += ["uid", "user"]
@@ -419,6 +441,31 @@ def _identity_at(ctx: Context, pid: int, dir_fd: int, netns: bool) -> Optional[P
     return identity
 
 
+def _read_lineage(identity: ProcessIdentity, dir_fd: int) -> bool:
+    """Fill name, ppid and start_time from ``stat``; False when the process is gone."""
+    stat, outcome = _attempt(_read_at, dir_fd, "stat")
+    if stat is not None:
+        try:
+            name, ppid, ticks = parse_stat(stat.decode("utf-8", "replace"))
+            identity["name"], identity["ppid"] = name, ppid
+            identity["start_time"] = round(ticks / _CLOCK_TICKS, 2)
+        except (ValueError, IndexError):
+            pass  # malformed stat (fixture or future kernel): leave the fields null
+    elif outcome == DENIED:
+        identity["denied"] += ["name", "ppid", "start_time"]
+    return outcome != GONE
+
+
+def _read_name(identity: ProcessIdentity, dir_fd: int) -> bool:
+    """Fill name from ``comm``; False when the process is gone."""
+    comm, outcome = _attempt(_read_at, dir_fd, "comm")
+    if comm is not None:
+        identity["name"] = parse_comm(comm)
+    elif outcome == DENIED:
+        identity["denied"].append("name")
+    return outcome != GONE
+
+
 def _field(
     dir_fd: int,
     name: str,
@@ -427,7 +474,9 @@ def _field(
     fields: Tuple[str, ...] = (),
 ) -> Optional[T]:
     """Read one per-process file; on EACCES record ``fields`` (default: ``name``) as denied."""
-    value, outcome = _attempt(read, dir_fd, name)
-    if outcome == DENIED:
-        denied.extend(fields or (name,))
-    return value
+    try:
+        return read(dir_fd, name)
+    except OSError as exc:
+        if _failure(exc) == DENIED:
+            denied.extend(fields or (name,))
+        return None

@@ -51,16 +51,21 @@ def test_python_m_only_ephemeral() -> None:
 
 
 def test_only_ports_imports_nothing_heavy() -> None:
-    # typing, dataclasses, subprocess, pathlib, socket and json (→ re) cost more
-    # start-up time than the ports family's own work (docs/performance.md).
+    # typing, dataclasses, subprocess, pathlib, socket, json (→ re), collections,
+    # importlib and even os cost more start-up time than they save on the ports path
+    # (docs/performance.md). -S as the wrapper runs it: site.py would load some itself.
     code = (
         "import io, sys; before = set(sys.modules); from netmedic import cli;"
         "cli.main(['facts', '--only', 'ports'], io.StringIO());"
         "print(sorted(m for m in ('yaml','psutil','argparse','netmedic.collectors.units',"
         "'netmedic.collectors.dns','netmedic.config','typing','dataclasses','subprocess',"
-        "'pathlib','socket','json','re','inspect','enum') if m in set(sys.modules) - before))"
+        "'pathlib','socket','json','re','inspect','enum','collections','importlib','site','os')"
+        " if m in set(sys.modules) - before))"
     )
-    done = _run(sys.executable, "-c", code)
+    agent = {**os.environ, "PYTHONPATH": str(Path(cli.__file__).parent.parent)}
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", code], capture_output=True, text=True, env=agent, check=False
+    )
     assert done.stdout.strip() == "[]", done.stderr
 
 
@@ -87,8 +92,13 @@ def test_json_is_compact_for_pipes_and_indented_on_a_terminal() -> None:
         {"a": [1, None, True, False, "é", 'q"\\\n\t'], "b": {"c": 1.5, "d": -0.0, "e": 10**20}},
         [],
         {"sockets": [{"owner": None, "other_pids": [3, 4]}] * 3, "emoji": "\U0001f600"},
+        # long lists are encoded in slices, at the top, in a family, and below (whole)
+        list(range(350)),
+        {"ports": {"sockets": [{"port": n, "owner": {"pid": n}} for n in range(250)], "x": {}},
+         "deep": {"a": {"b": list(range(201))}}, "empty": [], "exact": list(range(200))},
+        {1: list(range(150)), "b": {2.5: [True] * 101, "c": [None] * 100}},
     ],
-)
+)  # fmt: skip
 def test_compact_json_is_what_json_dumps_gives(doc: object) -> None:
     assert cli.compact_json(doc) == json.dumps(doc, separators=(",", ":"))
 

@@ -142,6 +142,16 @@ def test_socket_inode(link: str, inode: int | None) -> None:
     assert owners.socket_inode(link) == inode
 
 
+@pytest.mark.parametrize(
+    ("raw", "name"),
+    [(b"gmediarender\n", "gmediarender"), (b"gmr (worker) 2\n", "gmr (worker) 2"),
+     (b"two\nlines\n", "two\nlines"), (b"\n", ""), (b"no-newline", "no-newline"),
+     (b"caf\xc3\xa9\n", "caf\u00e9"), (b"\xff\n", "\ufffd")],
+)  # fmt: skip
+def test_parse_comm(raw: bytes, name: str) -> None:
+    assert owners.parse_comm(raw) == name
+
+
 def test_parse_cmdline() -> None:
     assert owners.parse_cmdline(b"/usr/bin/gmediarender\x00-f\x00Living room\x00") == [
         "/usr/bin/gmediarender", "-f", "Living room"]  # fmt: skip
@@ -184,6 +194,20 @@ def test_identity_fixture_missing_and_malformed() -> None:
     assert (nginx["unit"], nginx["container_id"]) == (f"docker-{CID}.scope", CID)
 
 
+def test_identity_without_lineage_names_from_comm() -> None:
+    full = owners.process_identity(fixture_ctx(), 813)
+    light = owners.process_identity(fixture_ctx(), 813, netns=False, lineage=False)
+    assert full is not None and light is not None
+    assert (light["name"], light["ppid"], light["start_time"]) == ("gmr (worker) 2", None, None)
+    assert {k: v for k, v in light.items() if k not in ("ppid", "start_time")} == {
+        k: v for k, v in full.items() if k not in ("ppid", "start_time")
+    }
+    # a malformed stat does not hide the name comm gives
+    app = owners.process_identity(fixture_ctx(), 1000, lineage=False)
+    assert app is not None and app["name"] == "pipewire"
+    assert owners.process_identity(fixture_ctx(), 4242, lineage=False) is None
+
+
 def test_identity_vanished_is_none() -> None:
     assert owners.process_identity(fixture_ctx(), 4242) is None  # dir listed, files gone
     assert owners.process_identity(fixture_ctx(), 5) is None  # never existed
@@ -206,6 +230,19 @@ def test_denied_fd_dir_and_file(shared_copy: Path) -> None:
     assert result["worker"]["cmdline"] is None
     assert result["worker"]["denied"] == ["cmdline"]
     assert result["worker"]["name"] == "gmr (worker) 2"  # the rest is still read
+
+
+def test_denied_fd_links_in_a_listable_fd_dir(shared_copy: Path) -> None:
+    # r-- without x: the fd names list, their links do not read (EACCES), as for a
+    # root without CAP_SYS_PTRACE; the process is denied, not taken for gone.
+    os.chmod(shared_copy / "proc" / "900" / "fd", 0o444)
+    ctx = fixture_ctx(shared_copy)
+
+    def work() -> Any:
+        scan = owners.scan_socket_holders(ctx, [81234, 90000])
+        return {"holders": {str(k): v for k, v in scan.holders.items()}, "denied": scan.denied}
+
+    assert as_nobody(work) == {"holders": {"81234": [[812, 3], [813, 5]]}, "denied": [900]}
 
 
 def test_user_name_from_injected_passwd() -> None:
@@ -247,6 +284,13 @@ def test_identity_of_a_real_process(holder: subprocess.Popen) -> None:
     assert identity["start_time"] is not None
     assert 0 <= uptime - identity["start_time"] < 60
     assert identity["denied"] == []
+
+
+def test_comm_and_stat_name_a_real_process_alike(holder: subprocess.Popen) -> None:
+    light = owners.process_identity(Context(), holder.pid, lineage=False)
+    full = owners.process_identity(Context(), holder.pid)
+    assert light is not None and full is not None
+    assert light["name"] == full["name"] and light["name"]
 
 
 def test_scan_finds_a_real_socket(holder: subprocess.Popen) -> None:

@@ -18,12 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-import yaml
-
 from netmedic.catalog.matcher import CompileError, Condition, Loop, compile_condition, compile_loop
 from netmedic.catalog.paths import PathError
 from netmedic.catalog.template import check_template
 from netmedic.catalog.validate import Validator
+from netmedic.sitedirs import add_site_dirs
 
 SHIPPED_DIR = Path(__file__).resolve().parent
 SCHEMA_PATH = SHIPPED_DIR.parent / "schema" / "catalog.schema.json"
@@ -106,6 +105,9 @@ def schema_validator() -> Validator:
 
 def read_yaml(path: Path, source: str) -> Any:
     """Parse one file; unreadable or invalid YAML → CatalogError naming it."""
+    add_site_dirs()  # under the wrapper's -S, PyYAML is not importable before this
+    import yaml  # noqa: PLC0415 - after add_site_dirs
+
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)

@@ -17,7 +17,7 @@ what decides whether libupnp can bind 0.0.0.0:1900 next to the holder
 
 from __future__ import annotations
 
-import os
+import posix  # os's C half: os itself is ~4 M instructions of imports under -S (see context.py)
 
 from .. import netlink, owners
 
@@ -60,6 +60,10 @@ if TYPE_CHECKING:  # no typing, socket or psutil import at run time on the fast 
         other_pids: List[int]
         sharing: Sharing
 
+    _OwnerByPid = Dict[int, Optional[Owner]]
+else:
+    _OwnerByPid = dict  # the base class, without importing typing at run time
+
 
 # pidfd syscalls share one number on every architecture (Linux >= 5.6 for getfd).
 SYS_PIDFD_OPEN = 434
@@ -86,9 +90,10 @@ def join_owners(ctx: Context, found: Sequence[netlink.DiagSocket]) -> List[PortS
     declared = declared_ports(ctx.setting("ports", []))
     identities = _IdentityCache(ctx)
     nobody = unreadable_reason(scan.denied)
+    holders_of = scan.holders.get
     result = []
-    for diag in found:
-        holders = scan.holders.get(diag.inode)
+    for diag in found:  # the assembly's hot loop: one pass per socket
+        holders = holders_of(diag.inode)
         if holders:
             owner, other_pids, reason = _pick_owner(holders, identities)
         else:
@@ -99,7 +104,7 @@ def join_owners(ctx: Context, found: Sequence[netlink.DiagSocket]) -> List[PortS
             "owner": owner, "owner_reason": reason, "other_pids": other_pids,
             "sharing": {"reuse_addr": None, "reuse_port": None},
         }  # fmt: skip
-        if owner is not None and holders and (diag.proto, diag.port) in declared:
+        if declared and owner is not None and holders and (diag.proto, diag.port) in declared:
             entry["sharing"] = socket_sharing(owner["pid"], _fd_of(holders, owner["pid"]))
         result.append(entry)
     result.sort(key=sort_key)
@@ -118,11 +123,15 @@ def _pick_owner(
     ``holders`` is sorted by pid, one pair per fd; a pid holding the socket on
     two fds counts once.
     """
-    pids = [holders[0][0]] if len(holders) == 1 else sorted({pid for pid, _fd in holders})
-    for pid in pids:
-        owner = identities.owner(pid)
+    if len(holders) == 1:  # one fd of one process, most sockets: this runs per socket
+        pid = holders[0][0]
+        owner = identities[pid]
+        return (owner, [], None) if owner is not None else (None, [pid], HOLDER_EXITED)
+    pids = sorted({pid for pid, _fd in holders})
+    for index, pid in enumerate(pids):
+        owner = identities[pid]
         if owner is not None:
-            return owner, [p for p in pids if p != pid], None
+            return owner, pids[:index] + pids[index + 1 :], None
     return None, pids, HOLDER_EXITED
 
 
@@ -135,19 +144,25 @@ def unreadable_reason(denied: Sequence[int]) -> str:
     return f"permission denied reading /proc/PID/fd of {len(denied)} processes (first: {denied[0]})"
 
 
-class _IdentityCache:
-    """One :func:`owners.process_identity` read per pid, trimmed to the owner fields."""
+class _IdentityCache(_OwnerByPid):
+    """pid → owner (None: the process exited), read on first lookup, once per pid.
+
+    A dict whose ``__missing__`` reads the identity: every later lookup of the
+    pid, once per socket it holds, is a plain dict subscript.
+    """
+
+    __slots__ = ("_ctx",)
 
     def __init__(self, ctx: Context) -> None:
+        super().__init__()
         self._ctx = ctx
-        self._owners: Dict[int, Optional[Owner]] = {}
 
-    def owner(self, pid: int) -> Optional[Owner]:
-        if pid not in self._owners:
-            # netns=False: every socket here is in the namespace own_netns() names.
-            identity = owners.process_identity(self._ctx, pid, netns=False)
-            self._owners[pid] = None if identity is None else _owner_of(identity)
-        return self._owners[pid]
+    def __missing__(self, pid: int) -> Optional[Owner]:
+        # netns=False: every socket here is in the namespace own_netns() names;
+        # lineage=False: an owner has no ppid or start_time field.
+        identity = owners.process_identity(self._ctx, pid, netns=False, lineage=False)
+        owner = self[pid] = None if identity is None else _owner_of(identity)
+        return owner
 
 
 def _owner_of(identity: owners.ProcessIdentity) -> Owner:
@@ -174,7 +189,7 @@ def sort_key(entry: PortSocket) -> Tuple[str, int, str, int, int]:
 def own_netns(ctx: Context) -> Optional[str]:
     """The network namespace sock_diag answered for: ``"net:[4026531840]"``."""
     try:
-        return os.readlink(f"{ctx.proc_dir}/self/ns/net")
+        return posix.readlink(f"{ctx.proc_dir}/self/ns/net")
     except OSError:
         return None
 
@@ -212,7 +227,7 @@ def socket_sharing(pid: int, fd: int) -> Sharing:
     try:
         sock = socket.socket(fileno=local)
     except OSError:
-        os.close(local)
+        posix.close(local)
         return unknown
     try:
         return {
@@ -236,7 +251,7 @@ def _borrow_fd(pid: int, fd: int) -> Optional[int]:
     try:
         local = int(libc.syscall(SYS_PIDFD_GETFD, pidfd, fd, 0))
     finally:
-        os.close(pidfd)
+        posix.close(pidfd)
     return local if local >= 0 else None
 
 
@@ -248,6 +263,9 @@ def collect_psutil(ctx: Context) -> List[PortSocket]:
     socket (the first pid it met, not always the lowest), so ``other_pids`` of
     a socket shared by forked workers is incomplete here.
     """
+    from ..sitedirs import add_site_dirs  # noqa: PLC0415 - with the psutil import
+
+    add_site_dirs()
     import psutil  # noqa: PLC0415 - fallback only: keep it off the fast path
 
     groups: Dict[Tuple[str, str, str, int], List[Tuple[int, int]]] = {}

@@ -1,0 +1,32 @@
+"""The interpreter command roles/netmedic_agent's wrapper execs, read from its template.
+
+bench/compare_ports.py times this argv and agent/tests/test_wrapper.py runs it,
+so neither can drift from what targets run: change the template and both follow.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import List
+
+TEMPLATE = Path(__file__).resolve().parent.parent / (
+    "roles/netmedic_agent/templates/netmedic.sh.j2"
+)
+_EXEC = re.compile(r'\bexec (.+?) "\$@"', re.DOTALL)
+
+
+def wrapper_command(python: str, *args: str, template: Path = TEMPLATE) -> List[str]:
+    """The wrapper's ``exec`` line as an argv, with ``python`` for its interpreter.
+
+    ``PYTHONPATH=... exec /usr/bin/python3 -B -S -c \\`` + ``'import sys; ...' "$@"``
+    with ``("/opt/py", "facts")`` → ``["/opt/py", "-B", "-S", "-c", "import sys; ...",
+    "facts"]``. PYTHONPATH is the caller's to set (the template's is a variable).
+    """
+    text = template.read_text(encoding="utf-8").replace("\\\n", " ")
+    match = _EXEC.search(text)
+    if match is None:
+        raise ValueError(f"{template}: no 'exec ... \"$@\"' line")
+    argv = shlex.split(match.group(1))
+    return [python, *argv[1:], *args]
