@@ -631,7 +631,7 @@ def test_pinned_targets_match_pid_and_boot_relative_start_time(lab: Lab) -> None
 
 
 def test_globalprotect_playbook_plans_in_check_mode_here() -> None:
-    """The README's command: report-only by default, and --check on top; nothing matches here."""
+    """The README's play, aimed at this host: report-only by default, --check on top."""
     playbook = Path(sys.executable).parent / "ansible-playbook"
     assert playbook.exists(), f"{playbook} is missing (scripts/venv.sh test)"
     out = subprocess.run(
@@ -645,6 +645,8 @@ def test_globalprotect_playbook_plans_in_check_mode_here() -> None:
             "local",
             "-e",
             f"ansible_python_interpreter={sys.executable}",
+            "-e",
+            "netmedic_targets=all",
         ],
         capture_output=True,
         text=True,
