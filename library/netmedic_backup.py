@@ -133,11 +133,25 @@ import shutil
 import stat
 import tempfile
 import time
+from typing import TypedDict
 
 from ansible.module_utils.basic import AnsibleModule
 
 MANIFEST = "manifest.json"
 SUMS = "SHA256SUMS"
+
+
+class Entry(TypedDict):
+    """One backed-up file, as the manifest (and the module's ``files``) lists it."""
+
+    path: str
+    stored: str
+    sha256: str
+    size: int
+    mode: str  # "0644"
+    uid: int
+    gid: int
+    mtime: float
 
 
 def sha256_of(path: str) -> str:
@@ -160,7 +174,7 @@ def stored_name(path: str) -> str:
 
 def complete_backups(dest: str) -> list[tuple[float, str]]:
     """(created, id) of every finished backup in dest, oldest first."""
-    found = []
+    found: list[tuple[float, str]] = []
     if not os.path.isdir(dest):
         return found
     for name in os.listdir(dest):
@@ -180,7 +194,8 @@ def backup(module: AnsibleModule) -> None:
     dest, root = params["dest"], params["root"]
     if not params["paths"]:
         module.fail_json(msg="paths is required (and must not be empty) with state=backup")
-    entries, skipped = [], []
+    entries: list[Entry] = []
+    skipped: list[str] = []
     for path in params["paths"]:
         if not os.path.isabs(path):
             module.fail_json(msg=f"paths: {path} is not absolute")
@@ -229,7 +244,7 @@ def backup(module: AnsibleModule) -> None:
     module.exit_json(**result)
 
 
-def write_backup(module: AnsibleModule, dest: str, final: str, entries: list[dict]) -> None:
+def write_backup(module: AnsibleModule, dest: str, final: str, entries: list[Entry]) -> None:
     """Copy, re-hash, write the manifest, then rename the hidden work dir into place."""
     backup_id = os.path.basename(final)
     work = None
@@ -262,7 +277,7 @@ def write_backup(module: AnsibleModule, dest: str, final: str, entries: list[dic
         module.fail_json(msg=f"cannot write backup {final}: {exc}")
 
 
-def matches(path: str, entry: dict) -> bool:
+def matches(path: str, entry: Entry) -> bool:
     """True when path already holds the entry's bytes, mode and ownership."""
     if not os.path.isfile(path) or os.path.islink(path):
         return False

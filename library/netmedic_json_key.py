@@ -110,6 +110,7 @@ diff:
 import json
 import os
 import tempfile
+from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -142,7 +143,7 @@ def serialize(data: object, original: str) -> str:
     return text + "\n" if original.endswith("\n") else text
 
 
-def load(module: AnsibleModule, path: str, root: str | None) -> tuple[str, dict]:
+def load(module: AnsibleModule, path: str, root: str | None) -> tuple[str, dict[str, Any]]:
     """The file's text and its JSON object; fails (naming the file) on anything else."""
     if root and not confined(path, root):
         real = os.path.realpath(path)
@@ -161,7 +162,9 @@ def load(module: AnsibleModule, path: str, root: str | None) -> tuple[str, dict]
     return original, data
 
 
-def parent_of(module: AnsibleModule, data: dict, key: list[str], create: bool) -> dict | None:
+def parent_of(
+    module: AnsibleModule, data: dict[str, Any], key: list[str], create: bool
+) -> dict[str, Any] | None:
     """The object holding key[-1]: ({'core': {}}, ['core', 'x']) -> {} (None when absent)."""
     parent = data
     for depth, part in enumerate(key[:-1]):
@@ -214,10 +217,12 @@ def main() -> None:
     if state == "present":
         changed = not existed or before != value
         if changed:
+            assert parent is not None  # create=True: parent_of made every missing level
             parent[key[-1]] = value
     else:
         changed = existed
         if changed:
+            assert parent is not None  # the key existed, so its parent did
             del parent[key[-1]]
     result = {
         "changed": changed,

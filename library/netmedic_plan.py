@@ -94,13 +94,17 @@ import calendar
 import copy
 import json
 import time
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ansible.module_utils.basic import AnsibleModule
 
 FIX_ACTION = "remediate"  # the audit action site.yml records per applied finding and run
 
+# Fix attempts per (finding id, subject) within the window.
+Fixes = Dict[Tuple[str, Optional[str]], int]
 
-def recent_fixes(path: str, window_hours: int, now: float) -> dict:
+
+def recent_fixes(path: str, window_hours: int, now: float) -> Fixes:
     """Count site.yml's fix attempts per (finding id, subject) within the window.
 
     site.yml appends one ``remediate`` record per applied finding and run, held
@@ -109,7 +113,7 @@ def recent_fixes(path: str, window_hours: int, now: float) -> dict:
     at ``("x", "a.service")`` when it is younger than ``window_hours``. The roles' own
     records (one per action) are not counted: a rollback writes five of them.
     """
-    counts: dict = {}
+    counts: Fixes = {}
     since = now - window_hours * 3600
     try:
         with open(path, encoding="utf-8") as log:
@@ -128,7 +132,7 @@ def recent_fixes(path: str, window_hours: int, now: float) -> dict:
     return counts
 
 
-def merge_vars(into: dict, more: dict) -> None:
+def merge_vars(into: Dict[str, Any], more: Mapping[str, Any]) -> None:
     """Lists append, dicts merge, scalars: the first finding wins.
 
     ``{"u": [{"name": "a.service"}]}`` merged with
@@ -145,7 +149,7 @@ def merge_vars(into: dict, more: dict) -> None:
             merge_vars(into[key], value)
 
 
-def merge_list(into: list, more: list) -> None:
+def merge_list(into: List[Any], more: List[Any]) -> None:
     """Append the new items; a mapping with the ``name`` of one already there merges into it."""
     for item in more:
         same = next(
@@ -159,7 +163,7 @@ def merge_list(into: list, more: list) -> None:
             into.append(copy.deepcopy(item))
 
 
-def decide(finding: dict, params: dict, fixes: dict) -> tuple:
+def decide(finding: Mapping[str, Any], params: Mapping[str, Any], fixes: Fixes) -> Tuple[str, str]:
     role = (finding.get("remediation") or {}).get("role")
     if not role:
         return "report", "the catalog names no remediation"
@@ -192,7 +196,8 @@ def main() -> None:
         fixes = recent_fixes(params["audit_log"], params["window_hours"], time.time())
     except OSError as exc:
         module.fail_json(msg=f"cannot read audit log {params['audit_log']}: {exc}")
-    decisions, roles = [], {}
+    decisions: List[Dict[str, Any]] = []
+    roles: Dict[str, Dict[str, Any]] = {}
     for finding in params["findings"]:
         if "id" not in finding:
             module.fail_json(msg=f"findings: an entry has no id: {finding!r}")

@@ -279,8 +279,10 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 try:
     import psutil
+
+    HAS_PSUTIL = True
 except ImportError:  # reported through fail_json in main()
-    psutil = None
+    HAS_PSUTIL = False
 
 SIGNALS = ["SIGINT", "SIGTERM", "SIGKILL", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"]
 TUN_DEVICE = "/dev/net/tun"
@@ -751,7 +753,9 @@ def reap_zombies(zombies: List[Info], zombie_grace: float) -> None:
 
     def cleared(zombie: Info) -> bool:
         try:
-            return psutil.Process(zombie["pid"]).create_time() != zombie["create_time"]
+            process = psutil.Process(zombie["pid"])
+            recorded: float = zombie["create_time"]
+            return process.create_time() != recorded
         except psutil.NoSuchProcess:
             return True
 
@@ -934,7 +938,7 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    if psutil is None:
+    if not HAS_PSUTIL:
         module.fail_json(msg=missing_required_lib("psutil (Debian: python3-psutil)"))
     try:
         result = reap(module.params, module.check_mode)

@@ -283,11 +283,25 @@ def test_diagnose_table_and_json(tmp_path: Path) -> None:
     assert (code, text) == (OK, "NETMEDIC OK - healthy: no findings\n")
 
 
+def bad_facts(tmp_path: Path) -> Dict[str, str]:
+    """Saved facts a run cannot use: a document cut short (a torn copy), JSON not an object."""
+    saved_dir = tmp_path / "saved"
+    saved_dir.mkdir()
+    whole = (FIXTURES / "healthy.json").read_text(encoding="utf-8")
+    truncated = saved_dir / "truncated.json"
+    truncated.write_text(whole[: len(whole) // 2], encoding="utf-8")
+    not_object = saved_dir / "list.json"
+    not_object.write_text("[1, 2]\n", encoding="utf-8")
+    return {"truncated": str(truncated), "list": str(not_object)}
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--format", "xml"], "--format must be one of table, json, not 'xml'"),
         (["--facts", "/nonexistent.json"], "--facts /nonexistent.json: cannot read"),
+        (["--facts", "{truncated}"], "--facts {truncated}: not JSON"),
+        (["--facts", "{list}"], "--facts {list}: expected a facts document (a JSON object)"),
         (["extra"], "expected no arguments, got extra"),
         (["--bogus", "1"], "unknown option: --bogus"),
     ],
@@ -295,9 +309,23 @@ def test_diagnose_table_and_json(tmp_path: Path) -> None:
 def test_diagnose_usage_errors_are_unknown(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: List[str], message: str
 ) -> None:
-    code, _ = call(cmd_diagnose, args, tmp_path)
+    files = bad_facts(tmp_path)
+    code, _ = call(cmd_diagnose, [arg.format(**files) for arg in args], tmp_path)
     assert code == UNKNOWN
-    assert message in capsys.readouterr().err
+    assert message.format(**files) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("truncated", "not JSON"), ("list", "expected a facts document (a JSON object)")],
+)
+def test_check_with_unusable_saved_facts_is_unknown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, message: str
+) -> None:
+    path = bad_facts(tmp_path)[name]
+    code, text = call(cmd_check, ["declared-port-held-by-other", "--facts", path], tmp_path)
+    assert (code, text) == (UNKNOWN, "")
+    assert f"netmedic check: --facts {path}: {message}" in capsys.readouterr().err
 
 
 def test_rejected_operator_file_makes_a_clean_host_unknown(tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ def port_entry_errors(entries: Any, variable: str, allow_below_1024: bool = Fals
 
 
 def merge_spans(spans: Iterable[Span]) -> List[Span]:
-    """``[(5, 7), (1, 2), (3, 3), (9, 9)]`` → ``[(1, 7), (9, 9)]`` (adjacent runs join)."""
+    """``[(5, 7), (1, 2), (3, 4), (9, 9)]`` → ``[(1, 7), (9, 9)]`` (adjacent runs join)."""
     merged: List[Span] = []
     for low, high in sorted(spans):
         if merged and low <= merged[-1][1] + 1:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 
 def plan_problems(
@@ -90,7 +90,9 @@ def _holder(sock: Mapping[str, Any], allowed: Sequence[str]) -> Dict[str, Any]:
     }
 
 
-def _held_by(sockets: Sequence[Mapping[str, Any]], port: int, proto: str, unit: str) -> bool:
+def _held_by(
+    sockets: Sequence[Mapping[str, Any]], port: Optional[int], proto: str, unit: str
+) -> bool:
     return any(
         s["port"] == port and s["proto"] == proto and (s.get("owner") or {}).get("unit") == unit
         for s in sockets
@@ -176,7 +178,9 @@ def port_conflicts_classify(
     return result
 
 
-def _decide(item: Mapping[str, Any], profiles: Mapping[str, Any], max_holders: int) -> tuple:
+def _decide(
+    item: Mapping[str, Any], profiles: Mapping[str, Any], max_holders: int
+) -> Tuple[str, str]:
     """(decision, reason) for one classified entry."""
     action, where = item["on_conflict"], f"{item['port']}/{item['proto']}"
     if item["on_conflict"] == "remap" and item["remap_held"]:

@@ -1,0 +1,114 @@
+"""library/netmedic_facts.py: the real agent in this tree, found only at ``agent_path``.
+
+The module imports the agent in-process from ``agent_path``. The test venv also has
+the agent installed (``pip install -e .``, maybe from another checkout), which would
+answer for any ``agent_path``; the launcher below hides every other copy from
+``sys.path`` so that each run uses ``agent_path`` or fails, and records which
+``netmedic`` package it imported.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+from conftest import run_module
+
+from netmedic.catalog import load_catalog
+from netmedic.config import load_config
+from netmedic.context import Context
+from netmedic.diagnose import diagnose
+from netmedic.facts import FAMILIES
+
+AGENT = Path(__file__).resolve().parents[1]  # agent/ of this tree
+ENVELOPE = {"schema_version", "host", "collected_at", "duration_ms", "errors"}
+
+# Run as ``python launcher.py <python> <module.py> <args.json>`` (run_module's ``prefix``).
+LAUNCHER = """\
+import atexit, os, runpy, sys
+
+sys.path[:] = [p for p in sys.path if not os.path.isdir(os.path.join(p or ".", "netmedic"))]
+sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in type(f).__module__]
+
+
+def _record():
+    agent = sys.modules.get("netmedic")
+    with open({record!r}, "w") as out:
+        out.write(getattr(agent, "__file__", None) or "")
+
+
+atexit.register(_record)
+sys.argv = sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def facts_module(tmp_path: Path, check: bool = False, **args: Any) -> Dict[str, Any]:
+    """Run netmedic_facts with this tree's agent (unless ``agent_path`` says otherwise)."""
+    record = tmp_path / "imported-agent"
+    launcher = tmp_path / "launcher.py"
+    launcher.write_text(LAUNCHER.format(record=str(record)))
+    args.setdefault("agent_path", str(AGENT))
+    result = run_module(
+        "netmedic_facts", tmp_path, check=check, prefix=[sys.executable, str(launcher)], **args
+    )
+    result["imported_agent"] = record.read_text()
+    return result
+
+
+def families(document: Dict[str, Any]) -> List[str]:
+    assert set(document) >= ENVELOPE, sorted(document)
+    return sorted(set(document) - ENVELOPE)
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_only_limits_the_families_and_nothing_changes(tmp_path: Path, check: bool) -> None:
+    result = facts_module(tmp_path, check=check, only=["dns", "ephemeral"])
+    assert not result.get("failed"), result.get("msg")
+    assert result["changed"] is False
+    assert result["imported_agent"] == str(AGENT / "netmedic" / "__init__.py")
+    document = result["ansible_facts"]["netmedic"]
+    assert families(document) == ["dns", "ephemeral"]
+    assert "netmedic_diagnosis" not in result["ansible_facts"]
+
+
+def test_no_only_gathers_every_family(tmp_path: Path) -> None:
+    result = facts_module(tmp_path, check=True)
+    assert result["changed"] is False
+    assert families(result["ansible_facts"]["netmedic"]) == sorted(FAMILIES)
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_diagnose_returns_the_diagnosis_of_the_facts_it_returns(
+    tmp_path: Path, check: bool
+) -> None:
+    result = facts_module(tmp_path, check=check, diagnose=True)
+    assert not result.get("failed"), result.get("msg")
+    assert result["changed"] is False
+    document = result["ansible_facts"]["netmedic"]
+    assert families(document) == sorted(FAMILIES)  # diagnosis needs every family
+    diagnosis = result["ansible_facts"]["netmedic_diagnosis"]
+    assert set(diagnosis) == {"status", "exit_code", "findings", "skipped", "catalog_errors"}
+    # The same diagnosis this tree's agent makes of that document.
+    host = Context()
+    expected = diagnose(document, load_catalog(host.etc_root), load_config(host.etc_root)[0])
+    assert diagnosis == expected.to_dict()
+
+
+def test_diagnose_and_only_are_mutually_exclusive(tmp_path: Path) -> None:
+    result = facts_module(tmp_path, diagnose=True, only=["dns"])
+    assert result["failed"]
+    assert "mutually exclusive" in result["msg"] and "only" in result["msg"]
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_a_bad_agent_path_fails_naming_the_path(tmp_path: Path, check: bool) -> None:
+    missing = tmp_path / "no-agent-here"
+    result = facts_module(tmp_path, check=check, agent_path=str(missing), only=["dns"])
+    assert result["failed"]
+    assert result.get("changed", False) is False
+    assert f"netmedic agent not found under {missing}" in result["msg"]
+    assert "ansible_facts" not in result
+    assert result["imported_agent"] == ""
