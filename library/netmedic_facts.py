@@ -135,9 +135,14 @@ def main() -> None:
             "config": {"type": "dict"},
             "diagnose": {"type": "bool", "default": False},
         },
-        mutually_exclusive=[("only", "diagnose")],
         supports_check_mode=True,
     )
+    # Not mutually_exclusive: that counts an explicit `only: []` as set.
+    if module.params["diagnose"] and module.params["only"]:
+        module.fail_json(
+            msg=f"only={module.params['only']} with diagnose=true: the diagnosis needs "
+            "every family, so leave only empty"
+        )
     sys.path.insert(0, module.params["agent_path"])
     try:
         from netmedic.context import Context  # noqa: PLC0415 -- the path is known only now
@@ -147,7 +152,7 @@ def main() -> None:
             msg=f"netmedic agent not found under {module.params['agent_path']}: {exc}; "
             "install it with the netmedic_agent role or set agent_path"
         )
-    # An empty config makes gather() read the host's file, as before.
+    # An empty config makes gather() and the diagnosis read the host's file.
     context = Context(only=module.params["only"] or None, config=module.params["config"] or {})
     if not module.params["diagnose"]:
         module.exit_json(changed=False, ansible_facts={"netmedic": gather(context)})

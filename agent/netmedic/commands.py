@@ -58,7 +58,10 @@ def _read_json(path: str) -> Dict[str, Any]:
 
 
 def _load_config(ctx: Context, path: str) -> Tuple[Dict[str, Any], Optional[str]]:
-    """The operator config from ``--config FILE`` or ``<etc_root>/netmedic/config.yml``."""
+    """The operator config: ``--config FILE``, else the caller's (``ctx.config``, e.g. the
+    netmedic_facts module's ``config``), else ``<etc_root>/netmedic/config.yml``."""
+    if not path and ctx.config:
+        return dict(ctx.config), None
     if not path:
         config, error = load_config(ctx.etc_root)
         return config, None if error is None else str(error)

@@ -71,6 +71,10 @@ def test_good_entries_have_no_errors(entries: Any) -> None:
         (1.5, "is neither a port number nor a 'low-high' range"),
         (None, "is neither a port number nor a 'low-high' range"),
         ([1, 2, 3], "is neither a port number nor a 'low-high' range"),
+        # A [low, high] pair holds whole numbers only.
+        (["a", "b"], "is neither a port number nor a 'low-high' range"),
+        ([1.5, 2000], "is neither a port number nor a 'low-high' range"),
+        ([True, 2000], "is neither a port number nor a 'low-high' range"),
         (1023, "is below 1024; set ephemeral_ports_allow_below_1024: true to allow it"),
         ("80-90", "is below 1024; set ephemeral_ports_allow_below_1024: true to allow it"),
     ],

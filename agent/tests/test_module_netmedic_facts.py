@@ -97,10 +97,28 @@ def test_diagnose_returns_the_diagnosis_of_the_facts_it_returns(
     assert diagnosis == expected.to_dict()
 
 
-def test_diagnose_and_only_are_mutually_exclusive(tmp_path: Path) -> None:
+def test_diagnose_with_families_named_in_only_is_refused(tmp_path: Path) -> None:
     result = facts_module(tmp_path, diagnose=True, only=["dns"])
     assert result["failed"]
-    assert "mutually exclusive" in result["msg"] and "only" in result["msg"]
+    assert "only=['dns'] with diagnose=true" in result["msg"]
+
+
+def test_diagnose_accepts_an_explicitly_empty_only(tmp_path: Path) -> None:
+    result = facts_module(tmp_path, diagnose=True, only=[])
+    assert not result.get("failed"), result.get("msg")
+    assert families(result["ansible_facts"]["netmedic"]) == sorted(FAMILIES)
+
+
+def test_diagnose_uses_the_config_it_is_given(tmp_path: Path) -> None:
+    """A config passed to the module is what both the facts and the diagnosis use."""
+    unit = "netmedic-test-no-such-unit.service"
+    result = facts_module(tmp_path, diagnose=True, config={"units": [unit]})
+    assert not result.get("failed"), result.get("msg")
+    document = result["ansible_facts"]["netmedic"]
+    assert unit in repr(document["units"]), "the configured unit is missing from the facts"
+    host = Context()
+    expected = diagnose(document, load_catalog(host.etc_root), {"units": [unit]})
+    assert result["ansible_facts"]["netmedic_diagnosis"] == expected.to_dict()
 
 
 @pytest.mark.parametrize("check", [False, True])

@@ -23,7 +23,10 @@ def _span(entry: Any) -> Optional[Span]:
     if isinstance(entry, int):
         return (entry, entry)
     if isinstance(entry, (list, tuple)) and len(entry) == 2:  # the agent's [low, high]
-        return (int(entry[0]), int(entry[1]))
+        # Whole numbers only: int() would take "a" (ValueError), 1.5 (as 1) and True (as 1).
+        if all(isinstance(end, int) and not isinstance(end, bool) for end in entry):
+            return (entry[0], entry[1])
+        return None
     match = _ENTRY.match(str(entry))
     if not match:
         return None
