@@ -22,14 +22,18 @@ itself after a signal unless the handler raises.
 
 Imports are kept to what the ``--only ports`` path needs: the C ``_socket``
 module rather than ``socket`` (whose enum wrappers cost more to import than
-the dump takes), no ``typing`` or ``collections`` at run time.
+the dump takes), ``_struct`` rather than its ``struct`` wrapper, ``errno`` on
+the error path only, no ``typing`` or ``collections`` at run time.
 """
 
 from __future__ import annotations
 
-import errno
 import posix  # os's C half: os itself is ~4 M instructions of imports under -S (see context.py)
-import struct
+
+try:
+    import _struct as struct  # the C module behind `struct`: the .py wrapper triples the import
+except ImportError:  # pragma: no cover - an interpreter without it
+    import struct  # type: ignore[no-redef]
 
 try:
     import _socket as socket  # the C module behind `socket`: same calls, no enum set-up
@@ -236,6 +240,8 @@ def _raise_for_error(data: bytes, payload: int, size: int) -> None:
     (code,) = NLMSGERR.unpack_from(data, payload)
     if code == 0:
         return
+    import errno  # noqa: PLC0415 - error path only: ~0.25 M instructions to import
+
     err = -code
     message = f"sock_diag: {posix.strerror(err)} (errno {err})"
     if err in (errno.ENOENT, errno.EOPNOTSUPP, errno.EPERM, errno.EACCES, errno.EINVAL):
