@@ -22,14 +22,18 @@ itself after a signal unless the handler raises.
 
 Imports are kept to what the ``--only ports`` path needs: the C ``_socket``
 module rather than ``socket`` (whose enum wrappers cost more to import than
-the dump takes), no ``typing`` or ``collections`` at run time.
+the dump takes), ``_struct`` rather than its ``struct`` wrapper, ``errno`` on
+the error path only, no ``typing`` or ``collections`` at run time.
 """
 
 from __future__ import annotations
 
-import errno
 import posix  # os's C half: os itself is ~4 M instructions of imports under -S (see context.py)
-import struct
+
+try:
+    import _struct as struct  # the C module behind `struct`: the .py wrapper triples the import
+except ImportError:  # pragma: no cover - an interpreter without it
+    import struct  # type: ignore[no-redef]
 
 try:
     import _socket as socket  # the C module behind `socket`: same calls, no enum set-up
@@ -182,13 +186,16 @@ def parse_diag_msgs(proto: str, data: bytes, offsets: Iterable[int]) -> List[Dia
     """:func:`parse_diag_msg` for each offset: one call per ``recv`` buffer, not per socket."""
     end = len(data)
     sockets = []
+    # Bound once per buffer: 3.11 looks a method of a Struct or of int up anew on every
+    # call; int.from_bytes, a classmethod, costs ~400 instructions per socket that way.
+    unpack, from_bytes = INET_DIAG_MSG.unpack_from, int.from_bytes
     for offset in offsets:
         if end - offset < _MSG_SIZE:
             raise NetlinkProtocolError(f"inet_diag_msg truncated: {end - offset} bytes")
-        fam, state, sport, src, uid, inode = INET_DIAG_MSG.unpack_from(data, offset)
+        fam, state, sport, src, uid, inode = unpack(data, offset)
         address = _ADDRESSES.get((fam, src)) or _decode_address(fam, src)
         sockets.append(DiagSocket(
-            proto, _FAMILY_NAMES[fam], address, int.from_bytes(sport, "big"), inode, uid,
+            proto, _FAMILY_NAMES[fam], address, from_bytes(sport, "big"), inode, uid,
             TCP_STATES.get(state) or str(state),
         ))  # fmt: skip
     return sockets
@@ -211,13 +218,14 @@ def iter_messages(data: bytes, seq: int) -> Iterator[Tuple[int, int, int]]:
     whose length runs past the buffer. Messages for another sequence are
     skipped (a late reply to an earlier request).
     """
+    header, unpack = NLMSGHDR.size, NLMSGHDR.unpack_from  # once per buffer, not per message
     offset = 0
     end = len(data)
-    while offset + NLMSGHDR.size <= end:
-        length, mtype, flags, mseq, _pid = NLMSGHDR.unpack_from(data, offset)
-        if length < NLMSGHDR.size or offset + length > end:
+    while offset + header <= end:
+        length, mtype, flags, mseq, _pid = unpack(data, offset)
+        if length < header or offset + length > end:
             raise NetlinkProtocolError(f"netlink message length {length} at offset {offset}")
-        payload = offset + NLMSGHDR.size
+        payload = offset + header
         if mseq == seq:
             if mtype == NLMSG_ERROR:
                 _raise_for_error(data, payload, length - NLMSGHDR.size)
@@ -232,6 +240,8 @@ def _raise_for_error(data: bytes, payload: int, size: int) -> None:
     (code,) = NLMSGERR.unpack_from(data, payload)
     if code == 0:
         return
+    import errno  # noqa: PLC0415 - error path only: ~0.25 M instructions to import
+
     err = -code
     message = f"sock_diag: {posix.strerror(err)} (errno {err})"
     if err in (errno.ENOENT, errno.EOPNOTSUPP, errno.EPERM, errno.EACCES, errno.EINVAL):
@@ -340,7 +350,7 @@ def bound_sockets(
         for family in families:
             for proto, mask in wanted:
                 if mask:
-                    result.extend(s for s in client.dump(proto, family, mask) if s.port)
+                    result += [s for s in client.dump(proto, family, mask) if s.port]
     return result
 
 

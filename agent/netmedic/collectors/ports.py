@@ -92,12 +92,16 @@ def join_owners(ctx: Context, found: Sequence[netlink.DiagSocket]) -> List[PortS
     nobody = unreadable_reason(scan.denied)
     holders_of = scan.holders.get
     result = []
+    other_pids: List[int]
     for diag in found:  # the assembly's hot loop: one pass per socket
         holders = holders_of(diag.inode)
-        if holders:
+        owner = identities[holders[0][0]] if holders and len(holders) == 1 else None
+        if owner is not None:  # one fd of one live process, most sockets: no call, no tuple
+            other_pids, reason = [], None
+        elif holders:
             owner, other_pids, reason = _pick_owner(holders, identities)
         else:
-            owner, other_pids, reason = None, [], nobody
+            other_pids, reason = [], nobody
         entry: PortSocket = {
             "proto": diag.proto, "family": diag.family, "address": diag.address,
             "port": diag.port, "inode": diag.inode, "uid": diag.uid, "netns": netns,
@@ -123,10 +127,6 @@ def _pick_owner(
     ``holders`` is sorted by pid, one pair per fd; a pid holding the socket on
     two fds counts once.
     """
-    if len(holders) == 1:  # one fd of one process, most sockets: this runs per socket
-        pid = holders[0][0]
-        owner = identities[pid]
-        return (owner, [], None) if owner is not None else (None, [pid], HOLDER_EXITED)
     pids = sorted({pid for pid, _fd in holders})
     for index, pid in enumerate(pids):
         owner = identities[pid]
