@@ -138,6 +138,10 @@ def test_reparented_orphan(tmp_path: Path) -> None:
     subprocess.run(["sh", "-c", f'"{fake}" 60 & echo $! > "{pid_file}"'], check=True)
     pid = int(pid_file.read_text())
     try:
+        # The backgrounded child may still be the forked sh, not yet exec'd (a busy host).
+        deadline = time.monotonic() + 10
+        while os.readlink(f"/proc/{pid}/exe") != str(fake) and time.monotonic() < deadline:
+            time.sleep(0.01)
         (profile,) = _collect(
             {"name": "o", "match": {"name": "nmtest-orphan", "exe": "nmtest-orphan$"}}
         )
