@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Callable, Dict, List, Sequence
 
 import pytest
@@ -15,7 +17,8 @@ from netmedic.collectors.units import parse_show
 from netmedic.context import CommandResult, Context
 
 FIXTURES = Path(__file__).parent / "fixtures"
-LIBRARY = Path(__file__).resolve().parents[2] / "library"
+ROOT = Path(__file__).resolve().parents[2]
+LIBRARY = ROOT / "library"
 RECORDED_SHOW = FIXTURES / "units" / "systemctl-show.txt"
 NOBODY = 65534
 
@@ -110,6 +113,17 @@ def fixture_ctx(root: Path, **kwargs: object) -> Context:
     }
     roots.update(kwargs)
     return Context(**roots)  # type: ignore[arg-type]
+
+
+def load_plugin(relative: str) -> ModuleType:
+    """A filter plugin file of this tree (``roles/x/filter_plugins/x.py``), imported as
+    Ansible does: by path, not as a package."""
+    path = ROOT / relative
+    spec = importlib.util.spec_from_file_location(f"netmedic_test_{path.stem}", path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_module(

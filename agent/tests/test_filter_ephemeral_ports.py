@@ -6,23 +6,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import pytest
+from conftest import load_plugin
 
-PLUGIN = (
-    Path(__file__).resolve().parents[2]
-    / "roles"
-    / "ephemeral_ports"
-    / "filter_plugins"
-    / "ephemeral_ports.py"
-)
-_spec = importlib.util.spec_from_file_location("ephemeral_ports_filters", PLUGIN)
-assert _spec is not None and _spec.loader is not None
-ep = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(ep)
+ep = load_plugin("roles/ephemeral_ports/filter_plugins/ephemeral_ports.py")
 
 VAR = "ephemeral_ports_reserved"
 DROPIN = "/etc/sysctl.d/60-netmedic-ephemeral.conf"

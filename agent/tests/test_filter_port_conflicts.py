@@ -6,23 +6,12 @@ an owner the agent could not read (``owner: null`` with its ``owner_reason``).
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import pytest
+from conftest import load_plugin
 
-PLUGIN = (
-    Path(__file__).resolve().parents[2]
-    / "roles"
-    / "port_conflicts"
-    / "filter_plugins"
-    / "port_conflicts.py"
-)
-_spec = importlib.util.spec_from_file_location("port_conflicts_filters", PLUGIN)
-assert _spec is not None and _spec.loader is not None
-pc = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(pc)
+pc = load_plugin("roles/port_conflicts/filter_plugins/port_conflicts.py")
 
 NO_HOLDER = "no process in this pid namespace holds the socket"
 PROFILES = {"plexmediaserver": {"units": ["plexmediaserver.service"], "file": "/p", "edits": []}}

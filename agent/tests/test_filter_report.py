@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from typing import Any, Dict
 
-PLUGIN = Path(__file__).resolve().parents[2] / "playbooks" / "filter_plugins" / "netmedic_report.py"
-_spec = importlib.util.spec_from_file_location("netmedic_report_filters", PLUGIN)
-assert _spec is not None and _spec.loader is not None
-report = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(report)
+from conftest import load_plugin
+
+report = load_plugin("playbooks/filter_plugins/netmedic_report.py")
 
 
 def finding(fid: str, subject: str, severity: str = "warning") -> Dict[str, Any]:
