@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 import pytest
 from conftest import as_nobody
 
-from netmedic import netlink, owners
+from netmedic import cli, netlink, owners
 from netmedic.collectors import ports
 from netmedic.context import Context
 
@@ -281,6 +281,62 @@ def test_psutil_fallback_agrees(farm: Farm) -> None:
         assert other["owner"]["pid"] in farm.sockets[inode]["pids"]
         assert {**other["owner"], "pid": 0} == {**entry["owner"], "pid": 0}
         assert (other["inode"], other["uid"], other["owner_reason"]) == (None, None, None)
+
+
+# --- the JSON encoding -------------------------------------------------------------
+
+
+def _fixture_entries() -> List[Dict[str, Any]]:
+    """Joined on the fixture tree: other_pids, an owner shared, a socket without owner."""
+    ctx = Context(proc_root=FIXTURES / "proc", etc_root=FIXTURES / "etc")
+    return ports.join_owners(ctx, [  # type: ignore[return-value]
+        netlink.DiagSocket("tcp", "ipv4", "0.0.0.0", 8080, 90000, 33, "LISTEN"),
+        netlink.DiagSocket("udp", "ipv4", "0.0.0.0", 1900, 81234, 115, "CLOSE"),
+        netlink.DiagSocket("udp", "ipv6", "::", 1900, 77777, 0, "CLOSE"),
+    ])  # fmt: skip
+
+
+def test_entries_keep_the_key_order_sockets_json_writes(farm: Farm) -> None:
+    entries = [*ports.collect(Context())["sockets"], *ports.collect_psutil(Context())]
+    entries += _fixture_entries()
+    assert ours({"sockets": entries}, farm)  # the farm's sockets are among them
+    assert {tuple(entry) for entry in entries} == {ports.SOCKET_FIELDS}
+    assert set(ports.SOCKET_FIELDS) == SOCKET_KEYS
+
+
+def test_sockets_json_gives_the_bytes_json_dumps_gives(farm: Farm) -> None:
+    real = ports.collect(Context())["sockets"]
+    base = real[0]
+    odd: List[Any] = [
+        {**base, "owner": None, "owner_reason": 'gone, with a "quote" and é'},
+        {**base, "other_pids": [7, 9], "sharing": {"reuse_addr": True, "reuse_port": False}},
+        {**base, "sharing": {"reuse_port": None, "reuse_addr": None}},  # same dict, other order
+        {**base, "port": True, "inode": None, "uid": 2**70, "netns": None},  # other types
+        {**base, "address": None, "proto": 6, "family": ["ipv4"]},
+        {"port": 1, **{k: v for k, v in base.items() if k != "port"}},  # keys in another order
+        {**base, "extra": 1},
+        {k: v for k, v in base.items() if k != "sharing"},
+        "not a dict",
+        None,
+        [base],
+    ]
+    entries = [*real, *ports.collect_psutil(Context()), *_fixture_entries(), *odd]
+    doc = {"ports": {"source": "netlink", "sockets": entries}, "units": None}
+    assert cli.compact_json(doc) == json.dumps(doc, separators=(",", ":"))
+
+
+def test_sockets_json_encodes_each_owner_once() -> None:
+    entries = _fixture_entries()
+    shared = {**entries[0], "port": 8081, "inode": 90001}  # the same owner object, twice
+    seen: List[object] = []
+
+    def encode(value: object) -> str:
+        seen.append(value)
+        return json.dumps(value, separators=(",", ":"))
+
+    text = ports.sockets_json([entries[0], shared], encode, json.encoder.encode_basestring_ascii)
+    assert json.loads(text) == [entries[0], shared]
+    assert seen == [entries[0]["owner"]]  # encoded once; the rest went through the template
 
 
 # --- cross-check with ss --------------------------------------------------------

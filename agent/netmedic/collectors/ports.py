@@ -24,7 +24,19 @@ from .. import netlink, owners
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
 
 if TYPE_CHECKING:  # no typing, socket or psutil import at run time on the fast path
-    from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, TypedDict
+    from typing import (
+        Any,
+        Callable,
+        Dict,
+        Iterable,
+        List,
+        Mapping,
+        Optional,
+        Sequence,
+        Set,
+        Tuple,
+        TypedDict,
+    )
 
     from ..context import Context
 
@@ -113,6 +125,62 @@ def join_owners(ctx: Context, found: Sequence[netlink.DiagSocket]) -> List[PortS
         result.append(entry)
     result.sort(key=sort_key)
     return result
+
+
+# The keys of a ports.sockets entry, in the order both entry literals above and in
+# _psutil_entries write them (test_ports checks they do): sockets_json's template.
+SOCKET_FIELDS = (
+    "proto", "family", "address", "port", "inode", "uid", "netns",
+    "owner", "owner_reason", "other_pids", "sharing",
+)  # fmt: skip
+_SOCKET_TEMPLATE = "{" + ",".join(f'"{name}":%s' for name in SOCKET_FIELDS) + "}"
+_NO_SHARING = '{"reuse_addr":null,"reuse_port":null}'
+_UNKNOWN_SHARING_ITEMS = (("reuse_addr", None), ("reuse_port", None))
+
+
+def sockets_json(
+    sockets: Sequence[Any], encode: Callable[[object], str], quote: Callable[[str], str]
+) -> str:
+    """``encode(sockets)``, with each owner encoded once rather than once per socket.
+
+    ``encode`` is a compact JSON encoder and ``quote`` its string encoder (see
+    cli.compact_json). The sockets are most of ``facts --only ports``' output
+    and the owner (cmdline, exe, unit) most of a socket; owners encoded once per
+    pid and entries written through one ``%`` template halve the encoding. An
+    entry with other keys, keys in another order or a value of another type
+    than the ports family writes there takes ``encode``'s way, so the text is
+    always ``encode(sockets)`` (test_ports holds the two to the same bytes).
+    """
+    owner_texts: Dict[int, str] = {}  # id(owner) → JSON; owners live as long as `sockets`
+    out = []
+    for entry in sockets:
+        if type(entry) is not dict or tuple(entry) != SOCKET_FIELDS:
+            out.append(encode(entry))
+            continue
+        proto, family, address, port, inode, uid, netns, owner, reason, other_pids, sharing = (
+            entry.values()
+        )
+        owner_text = owner_texts.get(id(owner))
+        if owner_text is None:
+            owner_text = owner_texts[id(owner)] = encode(owner)
+        if (
+            type(proto) is str and type(family) is str and type(address) is str
+            and type(port) is int and type(inode) is int and type(uid) is int
+            and type(netns) is str and reason is None and other_pids == []
+            and type(sharing) is dict and tuple(sharing.items()) == _UNKNOWN_SHARING_ITEMS
+        ):  # fmt: skip
+            # The common entry: netlink's socket, one holder, no sharing read.
+            out.append(_SOCKET_TEMPLATE % (
+                quote(proto), quote(family), quote(address), port, inode, uid,
+                quote(netns), owner_text, "null", "[]", _NO_SHARING,
+            ))  # fmt: skip
+        else:
+            out.append(_SOCKET_TEMPLATE % (
+                encode(proto), encode(family), encode(address), encode(port), encode(inode),
+                encode(uid), encode(netns), owner_text, encode(reason), encode(other_pids),
+                encode(sharing),
+            ))  # fmt: skip
+    return f"[{','.join(out)}]"
 
 
 def _fd_of(holders: Sequence[Tuple[int, int]], pid: int) -> int:
