@@ -138,11 +138,11 @@ def _compact_json_pieces(doc: object) -> List[str]:
     def encode(value: object) -> str:
         return "".join(encoder(value, 0))
 
-    def encode_list(path: Tuple[str, ...], items: List[object]) -> Optional[str]:
+    def encode_list(path: Tuple[str, ...], items: List[object]) -> Optional[List[str]]:
         if path == ("ports", "sockets"):  # most of the output, each owner once per socket
             from netmedic.collectors.ports import sockets_json  # noqa: PLC0415 - the ports family imported it
 
-            return sockets_json(items, encode, encode_basestring_ascii)
+            return sockets_json(items, encode, encode_basestring_ascii, _SLICE)
         return None
 
     pieces: List[str] = []
@@ -153,7 +153,7 @@ def _compact_json_pieces(doc: object) -> List[str]:
 def _encode_in_slices(
     value: object,
     encode: Callable[[object], str],
-    encode_list: Callable[[Tuple[str, ...], List[object]], Optional[str]],
+    encode_list: Callable[[Tuple[str, ...], List[object]], Optional[List[str]]],
     path: Tuple[str, ...],
     pieces: List[str],
 ) -> None:
@@ -166,11 +166,11 @@ def _encode_in_slices(
     pieces ``"[", "1,2", ",", "3", "]"``, and ``{"a": 1, "b": 2}`` (less than
     ``_SLICE_DEPTH`` deep) ``"{", '"a":', "1", ',"b":', "2", "}"``. ``path`` is
     where ``value`` sits (``("ports", "sockets")``); ``encode_list(path, items)``
-    returns a list's text when it has a faster way to the same bytes, else None.
+    returns a list's pieces when it has a faster way to the same bytes, else None.
     """
-    text = encode_list(path, value) if type(value) is list else None
-    if text is not None:
-        pieces.append(text)
+    own_way = encode_list(path, value) if type(value) is list else None
+    if own_way is not None:
+        pieces += own_way
     elif type(value) is list and len(value) > _SLICE:
         pieces.append("[")
         for start in range(0, len(value), _SLICE):

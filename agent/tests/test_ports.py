@@ -304,6 +304,10 @@ def test_entries_keep_the_key_order_sockets_json_writes(farm: Farm) -> None:
     assert set(ports.SOCKET_FIELDS) == SOCKET_KEYS
 
 
+def compact(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
 def test_sockets_json_gives_the_bytes_json_dumps_gives(farm: Farm) -> None:
     real = ports.collect(Context())["sockets"]
     base = real[0]
@@ -323,6 +327,12 @@ def test_sockets_json_gives_the_bytes_json_dumps_gives(farm: Farm) -> None:
     entries = [*real, *ports.collect_psutil(Context()), *_fixture_entries(), *odd]
     doc = {"ports": {"source": "netlink", "sockets": entries}, "units": None}
     assert cli.compact_json(doc) == json.dumps(doc, separators=(",", ":"))
+    quote = json.encoder.encode_basestring_ascii
+    for chunk in (1, 2, len(entries)):  # pieces of `chunk` entries: the same text
+        pieces = ports.sockets_json(entries, compact, quote, chunk)
+        assert "".join(pieces) == compact(entries)
+        assert len(pieces) == 1 + 2 * -(-len(entries) // chunk)
+    assert ports.sockets_json([], compact, quote) == ["[", "", "]"]
 
 
 def test_sockets_json_encodes_each_owner_once() -> None:
@@ -334,7 +344,8 @@ def test_sockets_json_encodes_each_owner_once() -> None:
         seen.append(value)
         return json.dumps(value, separators=(",", ":"))
 
-    text = ports.sockets_json([entries[0], shared], encode, json.encoder.encode_basestring_ascii)
+    quote = json.encoder.encode_basestring_ascii
+    text = "".join(ports.sockets_json([entries[0], shared], encode, quote, 1))
     assert json.loads(text) == [entries[0], shared]
     assert seen == [entries[0]["owner"]]  # encoded once; the rest went through the template
 

@@ -139,9 +139,12 @@ _UNKNOWN_SHARING_ITEMS = (("reuse_addr", None), ("reuse_port", None))
 
 
 def sockets_json(
-    sockets: Sequence[Any], encode: Callable[[object], str], quote: Callable[[str], str]
-) -> str:
-    """``encode(sockets)``, with each owner encoded once rather than once per socket.
+    sockets: Sequence[Any],
+    encode: Callable[[object], str],
+    quote: Callable[[str], str],
+    chunk: int = 100,
+) -> List[str]:
+    """``encode(sockets)`` as pieces, with each owner encoded once rather than once per socket.
 
     ``encode`` is a compact JSON encoder and ``quote`` its string encoder (see
     cli.compact_json). The sockets are most of ``facts --only ports``' output
@@ -150,10 +153,16 @@ def sockets_json(
     entry with other keys, keys in another order or a value of another type
     than the ports family writes there takes ``encode``'s way, so the text is
     always ``encode(sockets)`` (test_ports holds the two to the same bytes).
+    The pieces (``"["``, ``chunk`` entries, ``","``, ..., ``"]"``) are what the
+    caller writes: the text of thousands of entries is never held twice.
     """
     owner_texts: Dict[int, str] = {}  # id(owner) → JSON; owners live as long as `sockets`
-    out = []
+    pieces = ["["]
+    out: List[str] = []
     for entry in sockets:
+        if len(out) == chunk:
+            pieces += (",".join(out), ",")
+            out.clear()
         if type(entry) is not dict or tuple(entry) != SOCKET_FIELDS:
             out.append(encode(entry))
             continue
@@ -180,7 +189,8 @@ def sockets_json(
                 encode(uid), encode(netns), owner_text, encode(reason), encode(other_pids),
                 encode(sharing),
             ))  # fmt: skip
-    return f"[{','.join(out)}]"
+    pieces += (",".join(out), "]")
+    return pieces
 
 
 def _fd_of(holders: Sequence[Tuple[int, int]], pid: int) -> int:
