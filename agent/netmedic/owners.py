@@ -19,11 +19,9 @@ import posix  # os's C half: os itself is ~4 M instructions of imports under -S 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
 
 if TYPE_CHECKING:  # typing takes longer to import than the sock_diag dump: annotations only
-    from typing import Callable, Collection, Dict, List, Optional, Tuple, TypedDict, TypeVar
+    from typing import Collection, Dict, List, Optional, Tuple, TypedDict
 
     from .context import Context
-
-    T = TypeVar("T")
 
     class ProcessIdentity(TypedDict):
         """What :func:`process_identity` returns; see its docstring for units."""
@@ -85,14 +83,6 @@ def _failure(exc: OSError) -> str:
     return FAILED
 
 
-def _attempt(read: Callable[[int, str], T], dir_fd: int, name: str) -> Tuple[Optional[T], str]:
-    """``read(dir_fd, name)`` as (value, "") or (None, outcome of :func:`_failure`)."""
-    try:
-        return read(dir_fd, name), ""
-    except OSError as exc:
-        return None, _failure(exc)
-
-
 def _read_at(dir_fd: int, name: str) -> bytes:
     """Whole content of ``name`` under ``dir_fd`` (proc files report size 0, so loop)."""
     fd = posix.open(name, _FILE_FLAGS, dir_fd=dir_fd)
@@ -106,10 +96,6 @@ def _read_at(dir_fd: int, name: str) -> bytes:
     finally:
         posix.close(fd)
     return b"".join(chunks)
-
-
-def _readlink_at(dir_fd: int, name: str) -> str:
-    return posix.readlink(name, dir_fd=dir_fd)
 
 
 def socket_inode(link: str) -> Optional[int]:
@@ -426,64 +412,60 @@ def _empty_identity(pid: int, denied: List[str]) -> ProcessIdentity:
 def _identity_at(
     ctx: Context, pid: int, dir_fd: int, netns: bool, lineage: bool
 ) -> Optional[ProcessIdentity]:
+    # One try per file: a file we may not read names its fields in `denied`, a
+    # missing one (a kernel thread has no exe) is None, a missing name means gone.
     identity = _empty_identity(pid, [])
     denied = identity["denied"]
-    present = _read_lineage(identity, dir_fd) if lineage else _read_name(identity, dir_fd)
-    if not present:
-        return None  # exited between the listing and now
+    try:
+        if lineage:
+            _parse_lineage(identity, _read_at(dir_fd, "stat"))
+        else:
+            identity["name"] = parse_comm(_read_at(dir_fd, "comm"))
+    except OSError as exc:
+        outcome = _failure(exc)
+        if outcome == GONE:
+            return None  # exited between the listing and now
+        if outcome == DENIED:
+            denied += ["name", "ppid", "start_time"] if lineage else ["name"]
     try:
         uid = posix.fstat(dir_fd).st_uid
         identity["uid"], identity["user"] = uid, user_name(ctx, uid)
     except OSError:
         denied += ["uid", "user"]
-    identity["exe"] = _field(dir_fd, "exe", _readlink_at, denied)
-    raw = _field(dir_fd, "cmdline", _read_at, denied)
-    identity["cmdline"] = None if raw is None else parse_cmdline(raw)
-    cgroup = _field(dir_fd, "cgroup", _read_at, denied, ("unit", "container_id"))
-    if cgroup is not None:
-        unit, container = unit_of_cgroup(cgroup.decode("utf-8", "replace"))
-        identity["unit"], identity["container_id"] = unit, container
+    try:
+        identity["exe"] = posix.readlink("exe", dir_fd=dir_fd)
+    except OSError as exc:
+        _deny_on_eacces(exc, denied, ("exe",))
+    try:
+        identity["cmdline"] = parse_cmdline(_read_at(dir_fd, "cmdline"))
+    except OSError as exc:
+        _deny_on_eacces(exc, denied, ("cmdline",))
+    try:
+        cgroup = _read_at(dir_fd, "cgroup").decode("utf-8", "replace")
+        identity["unit"], identity["container_id"] = unit_of_cgroup(cgroup)
+    except OSError as exc:
+        _deny_on_eacces(exc, denied, ("unit", "container_id"))
     if netns:
-        identity["netns"] = _field(dir_fd, "ns/net", _readlink_at, denied, ("netns",))
+        try:
+            identity["netns"] = posix.readlink("ns/net", dir_fd=dir_fd)
+        except OSError as exc:
+            _deny_on_eacces(exc, denied, ("netns",))
     return identity
 
 
-def _read_lineage(identity: ProcessIdentity, dir_fd: int) -> bool:
-    """Fill name, ppid and start_time from ``stat``; False when the process is gone."""
-    stat, outcome = _attempt(_read_at, dir_fd, "stat")
-    if stat is not None:
-        try:
-            name, ppid, ticks = parse_stat(stat.decode("utf-8", "replace"))
-            identity["name"], identity["ppid"] = name, ppid
-            identity["start_time"] = round(ticks / _CLOCK_TICKS, 2)
-        except (ValueError, IndexError):
-            pass  # malformed stat (fixture or future kernel): leave the fields null
-    elif outcome == DENIED:
-        identity["denied"] += ["name", "ppid", "start_time"]
-    return outcome != GONE
-
-
-def _read_name(identity: ProcessIdentity, dir_fd: int) -> bool:
-    """Fill name from ``comm``; False when the process is gone."""
-    comm, outcome = _attempt(_read_at, dir_fd, "comm")
-    if comm is not None:
-        identity["name"] = parse_comm(comm)
-    elif outcome == DENIED:
-        identity["denied"].append("name")
-    return outcome != GONE
-
-
-def _field(
-    dir_fd: int,
-    name: str,
-    read: Callable[[int, str], T],
-    denied: List[str],
-    fields: Tuple[str, ...] = (),
-) -> Optional[T]:
-    """Read one per-process file; on EACCES record ``fields`` (default: ``name``) as denied."""
+def _parse_lineage(identity: ProcessIdentity, raw: bytes) -> None:
+    """Fill name, ppid and start_time from the text of ``stat``."""
     try:
-        return read(dir_fd, name)
-    except OSError as exc:
-        if _failure(exc) == DENIED:
-            denied.extend(fields or (name,))
-        return None
+        name, ppid, ticks = parse_stat(raw.decode("utf-8", "replace"))
+        identity["name"], identity["ppid"] = name, ppid
+        identity["start_time"] = round(ticks / _CLOCK_TICKS, 2)
+    except (ValueError, IndexError):
+        pass  # malformed stat (fixture or future kernel): leave the fields null
+
+
+def _deny_on_eacces(exc: OSError, denied: List[str], fields: Tuple[str, ...]) -> None:
+    """A file we may not read names its fields in ``denied``; a missing one is just None."""
+    if _failure(exc) == DENIED:
+        denied.extend(fields)
+
+
