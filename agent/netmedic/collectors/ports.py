@@ -127,15 +127,19 @@ def join_owners(ctx: Context, found: Sequence[netlink.DiagSocket]) -> List[PortS
     return result
 
 
-# The keys of a ports.sockets entry, in the order both entry literals above and in
-# _psutil_entries write them (test_ports checks they do): sockets_json's template.
+# The keys of a ports.sockets entry, in the order the entry literals (here and in
+# _psutil_entries) write them; test_ports checks they do. sockets_json's template.
 SOCKET_FIELDS = (
     "proto", "family", "address", "port", "inode", "uid", "netns",
     "owner", "owner_reason", "other_pids", "sharing",
 )  # fmt: skip
-_SOCKET_TEMPLATE = "{" + ",".join(f'"{name}":%s' for name in SOCKET_FIELDS) + "}"
-_NO_SHARING = '{"reuse_addr":null,"reuse_port":null}'
-_UNKNOWN_SHARING_ITEMS = (("reuse_addr", None), ("reuse_port", None))
+# An entry's text is a head (its socket) and a tail (netns, owner and the rest),
+# which sockets of one owner share when they have no reason, other pids or sharing.
+_HEAD = '{"proto":%s,"family":%s,"address":%s,"port":%d,"inode":%s,"uid":%s,"netns":'
+_PLAIN_TAIL = (
+    ',"owner_reason":null,"other_pids":[],"sharing":{"reuse_addr":null,"reuse_port":null}}'
+)
+_UNKNOWN_SHARING = {"reuse_addr": None, "reuse_port": None}
 
 
 def sockets_json(
@@ -144,19 +148,19 @@ def sockets_json(
     quote: Callable[[str], str],
     chunk: int = 100,
 ) -> List[str]:
-    """``encode(sockets)`` as pieces, with each owner encoded once rather than once per socket.
+    """``encode(sockets)`` as pieces, each owner encoded once rather than once per socket.
 
     ``encode`` is a compact JSON encoder and ``quote`` its string encoder (see
     cli.compact_json). The sockets are most of ``facts --only ports``' output
-    and the owner (cmdline, exe, unit) most of a socket; owners encoded once per
-    pid and entries written through one ``%`` template halve the encoding. An
-    entry with other keys, keys in another order or a value of another type
-    than the ports family writes there takes ``encode``'s way, so the text is
-    always ``encode(sockets)`` (test_ports holds the two to the same bytes).
+    and the owner (cmdline, exe, unit) most of a socket: the text of an owner's
+    sockets differs only in the head, so the tail is encoded once per owner and
+    each head is one ``%``. Entries as this module builds them (PortSocket's
+    types) take that way; an entry with other keys, or keys in another order,
+    is ``encode``'d whole; test_ports holds the result to ``json.dumps``' bytes.
     The pieces (``"["``, ``chunk`` entries, ``","``, ..., ``"]"``) are what the
     caller writes: the text of thousands of entries is never held twice.
     """
-    owner_texts: Dict[int, str] = {}  # id(owner) → JSON; owners live as long as `sockets`
+    tails: Dict[Tuple[int, object], str] = {}  # (id(owner), netns) → tail
     pieces = ["["]
     out: List[str] = []
     for entry in sockets:
@@ -169,26 +173,21 @@ def sockets_json(
         proto, family, address, port, inode, uid, netns, owner, reason, other_pids, sharing = (
             entry.values()
         )
-        owner_text = owner_texts.get(id(owner))
-        if owner_text is None:
-            owner_text = owner_texts[id(owner)] = encode(owner)
-        if (
-            type(proto) is str and type(family) is str and type(address) is str
-            and type(port) is int and type(inode) is int and type(uid) is int
-            and type(netns) is str and reason is None and other_pids == []
-            and type(sharing) is dict and tuple(sharing.items()) == _UNKNOWN_SHARING_ITEMS
-        ):  # fmt: skip
-            # The common entry: netlink's socket, one holder, no sharing read.
-            out.append(_SOCKET_TEMPLATE % (
-                quote(proto), quote(family), quote(address), port, inode, uid,
-                quote(netns), owner_text, "null", "[]", _NO_SHARING,
-            ))  # fmt: skip
+        head = _HEAD % (
+            quote(proto), quote(family), quote(address), port,
+            "null" if inode is None else inode, "null" if uid is None else uid,
+        )  # fmt: skip
+        if reason is None and not other_pids and sharing == _UNKNOWN_SHARING:
+            key = (id(owner), netns)  # the owners live as long as `sockets`
+            tail = tails.get(key)
+            if tail is None:
+                tail = tails[key] = f'{encode(netns)},"owner":{encode(owner)}{_PLAIN_TAIL}'
         else:
-            out.append(_SOCKET_TEMPLATE % (
-                encode(proto), encode(family), encode(address), encode(port), encode(inode),
-                encode(uid), encode(netns), owner_text, encode(reason), encode(other_pids),
-                encode(sharing),
-            ))  # fmt: skip
+            tail = (
+                f'{encode(netns)},"owner":{encode(owner)},"owner_reason":{encode(reason)},'
+                f'"other_pids":{encode(other_pids)},"sharing":{encode(sharing)}}}'
+            )
+        out.append(head + tail)
     pieces += (",".join(out), "]")
     return pieces
 
