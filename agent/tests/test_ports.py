@@ -328,10 +328,10 @@ def test_sockets_json_gives_the_bytes_json_dumps_gives(farm: Farm) -> None:
     assert cli.compact_json(doc) == json.dumps(doc, separators=(",", ":"))
     quote = json.encoder.encode_basestring_ascii
     for chunk in (1, 2, len(entries)):  # pieces of `chunk` entries: the same text
-        pieces = ports.sockets_json(entries, compact, quote, chunk)
+        pieces = list(ports.sockets_json(entries, compact, quote, chunk))
         assert "".join(pieces) == compact(entries)
         assert len(pieces) == 1 + 2 * -(-len(entries) // chunk)
-    assert ports.sockets_json([], compact, quote) == ["[", "", "]"]
+    assert list(ports.sockets_json([], compact, quote)) == ["[", "", "]"]
 
 
 def test_sockets_json_encodes_each_owner_once() -> None:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # no typing, socket or psutil import at run time on the fast 
         Callable,
         Dict,
         Iterable,
+        Iterator,
         List,
         Mapping,
         Optional,
@@ -147,7 +148,7 @@ def sockets_json(
     encode: Callable[[object], str],
     quote: Callable[[str], str],
     chunk: int = 100,
-) -> List[str]:
+) -> Iterator[str]:
     """``encode(sockets)`` as pieces, each owner encoded once rather than once per socket.
 
     ``encode`` is a compact JSON encoder and ``quote`` its string encoder (see
@@ -157,15 +158,16 @@ def sockets_json(
     each head is one ``%``. Entries as this module builds them (PortSocket's
     types) take that way; an entry with other keys, or keys in another order,
     is ``encode``'d whole; test_ports holds the result to ``json.dumps``' bytes.
-    The pieces (``"["``, ``chunk`` entries, ``","``, ..., ``"]"``) are what the
-    caller writes: the text of thousands of entries is never held twice.
+    The pieces (``"["``, ``chunk`` entries, ``","``, ..., ``"]"``) come as they
+    are made, to be written and freed: thousands of entries' text is never all held.
     """
     tails: Dict[Tuple[int, object], str] = {}  # (id(owner), netns) → tail
-    pieces = ["["]
+    yield "["
     out: List[str] = []
     for entry in sockets:
         if len(out) == chunk:
-            pieces += (",".join(out), ",")
+            yield ",".join(out)
+            yield ","
             out.clear()
         if type(entry) is not dict or tuple(entry) != SOCKET_FIELDS:
             out.append(encode(entry))
@@ -188,8 +190,8 @@ def sockets_json(
                 f'"other_pids":{encode(other_pids)},"sharing":{encode(sharing)}}}'
             )
         out.append(head + tail)
-    pieces += (",".join(out), "]")
-    return pieces
+    yield ",".join(out)
+    yield "]"
 
 
 def _fd_of(holders: Sequence[Tuple[int, int]], pid: int) -> int:
