@@ -21,7 +21,6 @@ and prints a markdown table.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -31,10 +30,10 @@ from typing import Any, Dict, List, Optional, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare_ports import Sample, run_once, summarize
+from record import write_result
 
 REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv" / "bin"
-RESULTS = REPO / "bench" / "results"
 INVENTORY = str(REPO / "inventories" / "lab")
 
 
@@ -95,23 +94,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     hosts = lab_hosts(args.limit)
     env = {"ANSIBLE_FORKS": str(args.forks), "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.minimal"}
-    load_start = os.getloadavg()
+    started, load_start = time.time(), os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="netmedic-bench-reports.") as reports:
         results = measure(commands(args.limit, reports), args.runs, env)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     record = {
         "command": " ".join(["bench/compare_fleet.py", *(sys.argv[1:] if argv is None else argv)]),
-        "time": stamp,
         "hosts": hosts,
         "forks": args.forks,
-        "loadavg_start": load_start,
-        "loadavg_end": os.getloadavg(),
         "results": results,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"fleet-{stamp}.json"
-    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    load_end = record["loadavg_end"][0]
+    path = write_result("fleet", record, started, load_start)
+    load_end = os.getloadavg()[0]
     print(f"{len(hosts)} lab hosts, forks {args.forks}, load {load_start[0]:.1f} → {load_end:.1f}")
     print(table(results, len(hosts)))
     print(f"raw: {path.relative_to(REPO)}")

@@ -43,11 +43,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # netlink_ms() times this checkout's netlink.py, not the venv's installed netmedic.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "agent"))
 from loadgen import PRESETS, LoadGen, tw_count
+from record import write_result
 from wrapper_command import wrapper_command
 
 REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv" / "bin"
-RESULTS = REPO / "bench" / "results"
 PYTHON = str(VENV / "python")
 # Targets run the agent with the system Python, from source on PYTHONPATH
 # (roles/netmedic_agent/templates/netmedic.sh.j2), not through the venv's console script.
@@ -353,9 +353,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         "preset": args.preset,
         "load": summary | {"time_wait_at_flat_low": tw_before, "time_wait_at_flat_high": tw_after,
                            "time_wait_at_end": tw_end},
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-        "host": {"cpus": os.cpu_count(), "kernel": os.uname().release,
-                 "loadavg_at_start": load_at_start, "loadavg_at_end": os.getloadavg()},
         "netmedic_command": " ".join(["PYTHONPATH=agent", *ports_tool.argv]),
         "python": args.python,
         "results": {k: without_pairs(v) for k, v in results.items()},
@@ -363,10 +360,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "ratios": ratios,
         "agreement": agree,
     }  # fmt: skip
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
-    out = RESULTS / f"ports-{args.preset}-{stamp}.json"
-    out.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+    out = write_result(f"ports-{args.preset}", record, started, load_at_start)
     print(f"## ports benchmark, preset {args.preset} ({summary})\n")
     print(f"netmedic command: {record['netmedic_command']}; load average at start "
           f"{load_at_start[0]:.2f}, at end {os.getloadavg()[0]:.2f}\n")  # fmt: skip

@@ -18,7 +18,6 @@ Writes ``bench/results/instructions-<preset>-<utc time>.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shlex
@@ -32,10 +31,10 @@ from typing import Any, Dict, List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadgen import PRESETS, LoadGen
+from record import write_result
 from wrapper_command import TEMPLATE, wrapper_command
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "results"
 TEMPLATE_IN_REPO = TEMPLATE.relative_to(REPO)
 _COLLECTED = re.compile(r"Collected : (\d+)")
 
@@ -105,17 +104,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     record: Dict[str, Any] = {
         "preset": args.preset,
         "load": summary,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-        "host": {"cpus": os.cpu_count(), "kernel": os.uname().release,
-                 "loadavg_at_start": load_at_start, "loadavg_at_end": os.getloadavg()},
         "commands": commands,
         "instructions": counts,
         "median": medians,
-    }  # fmt: skip
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
-    out = RESULTS / f"instructions-{args.preset}-{stamp}.json"
-    out.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    }
+    out = write_result(f"instructions-{args.preset}", record, started, load_at_start)
     print(f"## callgrind instructions, preset {args.preset} ({summary}), `{args.args}`\n")
     print("| agent | command | median (M) | min (M) | max (M) | vs working tree |")
     print("|---|---|---:|---:|---:|---:|")
