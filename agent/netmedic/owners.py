@@ -467,5 +467,3 @@ def _deny_on_eacces(exc: OSError, denied: List[str], fields: Tuple[str, ...]) ->
     """A file we may not read names its fields in ``denied``; a missing one is just None."""
     if _failure(exc) == DENIED:
         denied.extend(fields)
-
-
