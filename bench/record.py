@@ -32,5 +32,6 @@ def write_result(
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{kind}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(started))}.json"
-    path.write_text(json.dumps(stamped, indent=2, sort_keys=True, default=str) + "\n")
+    # Keys in the order the script wrote them: instructions' refs in --ref order.
+    path.write_text(json.dumps(stamped, indent=2, default=str) + "\n")
     return path

@@ -96,7 +96,11 @@ def parse_args(
 
 
 def _render(doc: object, output_format: str, pretty: bool) -> Iterable[str]:
-    """The output as pieces to write in order: compact JSON is written as it is encoded."""
+    """The output as pieces to write in order: compact JSON is written as it is encoded.
+
+    So a value JSON cannot encode (a collector's bug) ends the process with a
+    traceback and exit 1 after part of the document, not before it.
+    """
     if output_format == "yaml":
         from netmedic.sitedirs import add_site_dirs  # noqa: PLC0415 - only for --format yaml
 
