@@ -155,15 +155,27 @@ def test_unreadable_reason() -> None:
     )
 
 
+FIXTURE_SOCKETS = [
+    netlink.DiagSocket("tcp", "ipv4", "0.0.0.0", 8080, 90000, 33, "LISTEN"),
+    netlink.DiagSocket("udp", "ipv4", "0.0.0.0", 1900, 81234, 115, "CLOSE"),
+    netlink.DiagSocket("udp", "ipv6", "::", 1900, 77777, 0, "CLOSE"),
+]
+
+
+def fixture_ctx() -> Context:
+    return Context(proc_root=FIXTURES / "proc", etc_root=FIXTURES / "etc")
+
+
+def fixture_join() -> List[ports.PortSocket]:
+    """FIXTURE_SOCKETS joined on the fixture tree: an owner in a container, one
+    with a forked sibling (other_pids), a socket nobody holds."""
+    return ports.join_owners(fixture_ctx(), FIXTURE_SOCKETS)
+
+
 def test_join_on_fixture_tree() -> None:
-    ctx = Context(proc_root=FIXTURES / "proc", etc_root=FIXTURES / "etc")
+    ctx = fixture_ctx()
     uid = (FIXTURES / "proc" / "812").stat().st_uid
-    found = [
-        netlink.DiagSocket("tcp", "ipv4", "0.0.0.0", 8080, 90000, 33, "LISTEN"),
-        netlink.DiagSocket("udp", "ipv4", "0.0.0.0", 1900, 81234, 115, "CLOSE"),
-        netlink.DiagSocket("udp", "ipv6", "::", 1900, 77777, 0, "CLOSE"),
-    ]
-    result = ports.join_owners(ctx, found)
+    result = fixture_join()
     assert [(e["proto"], e["port"], e["address"]) for e in result] == [
         ("tcp", 8080, "0.0.0.0"), ("udp", 1900, "0.0.0.0"), ("udp", 1900, "::")]  # fmt: skip
     nginx, gmr, orphan = result
@@ -286,19 +298,9 @@ def test_psutil_fallback_agrees(farm: Farm) -> None:
 # --- the JSON encoding -------------------------------------------------------------
 
 
-def _fixture_entries() -> List[Dict[str, Any]]:
-    """Joined on the fixture tree: other_pids, an owner shared, a socket without owner."""
-    ctx = Context(proc_root=FIXTURES / "proc", etc_root=FIXTURES / "etc")
-    return ports.join_owners(ctx, [  # type: ignore[return-value]
-        netlink.DiagSocket("tcp", "ipv4", "0.0.0.0", 8080, 90000, 33, "LISTEN"),
-        netlink.DiagSocket("udp", "ipv4", "0.0.0.0", 1900, 81234, 115, "CLOSE"),
-        netlink.DiagSocket("udp", "ipv6", "::", 1900, 77777, 0, "CLOSE"),
-    ])  # fmt: skip
-
-
 def test_entries_keep_the_key_order_sockets_json_writes(farm: Farm) -> None:
     entries = [*ports.collect(Context())["sockets"], *ports.collect_psutil(Context())]
-    entries += _fixture_entries()
+    entries += fixture_join()
     assert ours({"sockets": entries}, farm)  # the farm's sockets are among them
     assert {tuple(entry) for entry in entries} == {ports.SOCKET_FIELDS}
     assert set(ports.SOCKET_FIELDS) == SOCKET_KEYS
@@ -323,7 +325,7 @@ def test_sockets_json_gives_the_bytes_json_dumps_gives(farm: Farm) -> None:
         None,
         [base],
     ]
-    entries = [*real, *ports.collect_psutil(Context()), *_fixture_entries(), *odd]
+    entries = [*real, *ports.collect_psutil(Context()), *fixture_join(), *odd]
     doc = {"ports": {"source": "netlink", "sockets": entries}, "units": None}
     assert cli.compact_json(doc) == json.dumps(doc, separators=(",", ":"))
     quote = json.encoder.encode_basestring_ascii
@@ -335,7 +337,7 @@ def test_sockets_json_gives_the_bytes_json_dumps_gives(farm: Farm) -> None:
 
 
 def test_sockets_json_encodes_each_owner_once() -> None:
-    entries = _fixture_entries()
+    entries = fixture_join()
     shared = {**entries[0], "port": 8081, "inode": 90001}  # the same owner object, twice
     seen: List[object] = []
 
