@@ -1,7 +1,7 @@
 """The psutil way to list listening ports with their owners, for bench/compare_ports.py.
 
 Prints a JSON list: one ``{"proto", "address", "port", "pid", "name", "exe",
-"user", "cmdline"}`` per listening TCP / unconnected UDP socket, owners mapped
+"user"}`` per listening TCP / unconnected UDP socket, owners mapped
 with one ``psutil.Process`` per pid (cached), as a typical script would.
 """
 
@@ -20,7 +20,7 @@ def owner(pid: Optional[int], cache: Dict[int, Dict[str, Any]]) -> Dict[str, Any
     if pid not in cache:
         try:
             proc = psutil.Process(pid)
-            cache[pid] = proc.as_dict(["name", "exe", "username", "cmdline"], ad_value=None)
+            cache[pid] = proc.as_dict(["name", "exe", "username"], ad_value=None)
         except psutil.NoSuchProcess:
             cache[pid] = {}
     return cache[pid]

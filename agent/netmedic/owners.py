@@ -369,7 +369,7 @@ def user_name(ctx: Context, uid: int) -> Optional[str]:
 
 
 def process_identity(
-    ctx: Context, pid: int, netns: bool = True, lineage: bool = True
+    ctx: Context, pid: int, netns: bool = True, lineage: bool = True, cmdline: bool = True
 ) -> Optional[ProcessIdentity]:
     """Identity of ``pid`` from ``<proc_root>/<pid>``, None if it does not exist.
 
@@ -385,13 +385,15 @@ def process_identity(
     ``lineage=False`` leaves ``ppid`` and ``start_time`` None and reads the name
     from ``/proc/PID/comm`` rather than ``stat``: the same text (the kernel prints
     the task's comm unescaped in both), without stat's 52 fields to gather and split.
+    ``cmdline=False`` leaves ``cmdline`` None without reading it: the kernel copies
+    it out of the process's memory (``access_remote_vm``), the dearest of these reads.
     """
     try:
         dir_fd = posix.open(f"{ctx.proc_dir}/{pid}", _DIR_FLAGS)
     except OSError as exc:
         return None if _failure(exc) == GONE else _unreadable(pid)
     try:
-        return _identity_at(ctx, pid, dir_fd, netns, lineage)
+        return _identity_at(ctx, pid, dir_fd, netns=netns, lineage=lineage, cmdline=cmdline)
     finally:
         posix.close(dir_fd)
 
@@ -410,7 +412,7 @@ def _empty_identity(pid: int, denied: List[str]) -> ProcessIdentity:
 
 
 def _identity_at(
-    ctx: Context, pid: int, dir_fd: int, netns: bool, lineage: bool
+    ctx: Context, pid: int, dir_fd: int, *, netns: bool, lineage: bool, cmdline: bool
 ) -> Optional[ProcessIdentity]:
     # One try per file: a file we may not read names its fields in `denied`, a
     # missing one (a kernel thread has no exe) is None, a missing name means gone.
@@ -436,10 +438,11 @@ def _identity_at(
         identity["exe"] = posix.readlink("exe", dir_fd=dir_fd)
     except OSError as exc:
         _deny_on_eacces(exc, denied, ("exe",))
-    try:
-        identity["cmdline"] = parse_cmdline(_read_at(dir_fd, "cmdline"))
-    except OSError as exc:
-        _deny_on_eacces(exc, denied, ("cmdline",))
+    if cmdline:
+        try:
+            identity["cmdline"] = parse_cmdline(_read_at(dir_fd, "cmdline"))
+        except OSError as exc:
+            _deny_on_eacces(exc, denied, ("cmdline",))
     try:
         cgroup = _read_at(dir_fd, "cgroup").decode("utf-8", "replace")
         identity["unit"], identity["container_id"] = unit_of_cgroup(cgroup)

@@ -37,7 +37,6 @@ def sock(
             "user": "root",
             "unit": unit,
             "container_id": None,
-            "cmdline": ["python3"],
         }
     return {
         "proto": proto,

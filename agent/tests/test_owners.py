@@ -222,6 +222,7 @@ def test_denied_fd_dir_and_file(shared_copy: Path) -> None:
             "holders": {str(k): v for k, v in scan.holders.items()},
             "denied": scan.denied,
             "worker": owners.process_identity(ctx, 813),
+            "owner": owners.process_identity(ctx, 813, cmdline=False),
         }
 
     result = as_nobody(work)
@@ -230,6 +231,11 @@ def test_denied_fd_dir_and_file(shared_copy: Path) -> None:
     assert result["worker"]["cmdline"] is None
     assert result["worker"]["denied"] == ["cmdline"]
     assert result["worker"]["name"] == "gmr (worker) 2"  # the rest is still read
+    # cmdline=False does not read the file: nothing to deny, the rest alike
+    assert result["owner"]["denied"] == []
+    assert {k: v for k, v in result["owner"].items() if k != "denied"} == {
+        k: v for k, v in result["worker"].items() if k != "denied"
+    }
 
 
 def test_denied_fd_links_in_a_listable_fd_dir(shared_copy: Path) -> None:

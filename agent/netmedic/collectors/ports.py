@@ -50,7 +50,6 @@ if TYPE_CHECKING:  # no typing, socket or psutil import at run time on the fast 
         user: Optional[str]
         unit: Optional[str]
         container_id: Optional[str]
-        cmdline: Optional[List[str]]
 
     class Sharing(TypedDict):
         """Socket options of the holder's socket; null when not read or not readable."""
@@ -153,7 +152,7 @@ def sockets_json(
 
     ``encode`` is a compact JSON encoder and ``quote`` its string encoder (see
     cli.compact_json). The sockets are most of ``facts --only ports``' output
-    and the owner (cmdline, exe, unit) most of a socket: the text of an owner's
+    and the owner (exe, unit) most of a socket: the text of an owner's
     sockets differs only in the head, so the tail is encoded once per owner and
     each head is one ``%``. Entries as this module builds them (PortSocket's
     types) take that way; an entry with other keys, or keys in another order,
@@ -238,8 +237,11 @@ class _IdentityCache(_OwnerByPid):
 
     def __missing__(self, pid: int) -> Optional[Owner]:
         # netns=False: every socket here is in the namespace own_netns() names;
-        # lineage=False: an owner has no ppid or start_time field.
-        identity = owners.process_identity(self._ctx, pid, netns=False, lineage=False)
+        # lineage=False, cmdline=False: an owner has no ppid, start_time or cmdline
+        # field (the processes family has them for the processes it tracks).
+        identity = owners.process_identity(
+            self._ctx, pid, netns=False, lineage=False, cmdline=False
+        )
         owner = self[pid] = None if identity is None else _owner_of(identity)
         return owner
 
@@ -248,7 +250,7 @@ def _owner_of(identity: owners.ProcessIdentity) -> Owner:
     return {
         "pid": identity["pid"], "name": identity["name"], "exe": identity["exe"],
         "user": identity["user"], "unit": identity["unit"],
-        "container_id": identity["container_id"], "cmdline": identity["cmdline"],
+        "container_id": identity["container_id"],
     }  # fmt: skip
 
 
