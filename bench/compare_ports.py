@@ -25,7 +25,6 @@ Writes ``bench/results/ports-<preset>-<utc time>.json`` and prints a markdown ta
 from __future__ import annotations
 
 import argparse
-import compileall
 import ipaddress
 import json
 import os
@@ -44,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "agent"))
 from loadgen import PRESETS, LoadGen, tw_count
 from record import write_result
-from wrapper_command import wrapper_command
+from wrapper_command import compile_agent, wrapper_command
 
 REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv" / "bin"
@@ -297,11 +296,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         help=f"interpreter for netmedic (default: {TARGET_PYTHON}, as on targets)",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    # The main rows time the agent with bytecode compiled (what `pip install` or a
-    # compileall step gives); the "no .pyc" row runs a copy without __pycache__,
-    # which is what the role installs today (it ships sources only, and -B never
-    # writes bytecode), so every run compiles the modules it imports.
-    compileall.compile_dir(str(REPO / "agent" / "netmedic"), quiet=1, force=False)
+    # The main rows time the agent with its bytecode compiled as the role compiles
+    # it; the "no .pyc" row runs a copy without __pycache__: what a target pays
+    # when the bytecode is missing (-B never writes it, so every run compiles).
+    compile_agent(args.python, REPO / "agent")
     no_pyc = tempfile.TemporaryDirectory(prefix="netmedic-src-")
     shutil.copytree(
         REPO / "agent" / "netmedic", Path(no_pyc.name) / "netmedic",

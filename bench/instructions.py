@@ -32,7 +32,7 @@ from typing import Any, Dict, List, Optional
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadgen import PRESETS, LoadGen
 from record import write_result
-from wrapper_command import TEMPLATE, wrapper_command
+from wrapper_command import TEMPLATE, compile_agent, wrapper_command
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE_IN_REPO = TEMPLATE.relative_to(REPO)
@@ -49,15 +49,6 @@ def checkout(ref: Optional[str], into: Path) -> Dict[str, Path]:
     ).stdout  # fmt: skip
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return {"agent": into / "agent", "template": into / TEMPLATE_IN_REPO}
-
-
-def compile_agent(python: str, agent: Path) -> None:
-    """Bytecode as roles/netmedic_agent's handler compiles it: checked-hash, read under -B."""
-    subprocess.run(
-        [python, "-m", "compileall", "-q", "--invalidation-mode", "checked-hash",
-         str(agent / "netmedic")],
-        check=True,
-    )  # fmt: skip
 
 
 def instructions(argv: List[str], agent: Path) -> int:

@@ -1,4 +1,4 @@
-"""The interpreter command roles/netmedic_agent's wrapper execs, read from its template.
+"""How roles/netmedic_agent runs the agent: its wrapper's command and its bytecode.
 
 bench/compare_ports.py times this argv and agent/tests/test_wrapper.py runs it,
 so neither can drift from what targets run: change the template and both follow.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
 from pathlib import Path
 from typing import List
 
@@ -30,3 +31,16 @@ def wrapper_command(python: str, *args: str, template: Path = TEMPLATE) -> List[
         raise ValueError(f"{template}: no 'exec ... \"$@\"' line")
     argv = shlex.split(match.group(1))
     return [python, *argv[1:], *args]
+
+
+def compile_agent(python: str, agent: Path) -> None:
+    """Bytecode as the role's handler compiles it (roles/netmedic_agent/handlers/main.yml).
+
+    checked-hash: the pyc is valid while the source hashes alike, as on targets,
+    and it is what ``-B`` runs read (they never write bytecode themselves).
+    """
+    subprocess.run(
+        [python, "-m", "compileall", "-q", "--invalidation-mode", "checked-hash",
+         str(agent / "netmedic")],
+        check=True,
+    )  # fmt: skip
