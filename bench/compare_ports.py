@@ -10,10 +10,10 @@ load (listeners first, TIME_WAIT later), then in the same run:
    rusage of each child) of: the netmedic CLI run exactly the way targets run
    it (``PYTHONPATH=<agent>`` and the command roles/netmedic_agent's wrapper
    execs, read from its template by bench/wrapper_command.py:
-   ``/usr/bin/python3 -B -S -c 'import sys; from netmedic.cli import main; ...'``;
+   ``/usr/bin/python3 -B -S -c 'from netmedic.cli import run; run()'``;
    ``--python`` picks another interpreter), the same without bytecode on disk,
-   ``ss -tulpnH``, a
-   psutil.net_connections script that maps owners, and
+   each ``--ref``'s agent the same way (a before/after in one run), ``ss -tulpnH``,
+   a psutil.net_connections script that maps owners, and
    ``community.general.listen_ports_facts`` (fewer runs: it forks ``ps`` twice
    per socket), plus the full ``netmedic facts``;
 3. agreement: the (proto, address, port, pid) sets each tool reports for the
@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "agent"))
 from loadgen import PRESETS, LoadGen, tw_count
 from record import write_result
-from wrapper_command import compile_agent, wrapper_command
+from wrapper_command import checkout, compile_agent, wrapper_command
 
 REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv" / "bin"
@@ -53,6 +53,7 @@ PYTHON = str(VENV / "python")
 TARGET_PYTHON = "/usr/bin/python3"
 PORTS = "netmedic facts --only ports"
 PORTS_NO_PYC = "netmedic --only ports, no .pyc"
+PORTS_ARGS = ("facts", "--only", "ports", "--format", "json")
 Pair = Tuple[str, str, int, int]  # proto, address, port, pid
 
 ANSIBLE_ENV = {
@@ -161,17 +162,16 @@ def parse_listen_ports_facts(text: str) -> Set[Pair]:
 
 
 def tools(lpf_runs: int, runs: int, python: str, no_pyc_tree: str) -> List[Tool]:
-    ports_args = ("facts", "--only", "ports", "--format", "json")
     agent = {"PYTHONPATH": str(REPO / "agent")}
     ansible = [
         str(VENV / "ansible"), "localhost", "-i", "localhost,", "-c", "local",
         "-m", "community.general.listen_ports_facts", "-a", "command=ss",
     ]  # fmt: skip
     return [
-        Tool(PORTS, wrapper_command(python, *ports_args), parse_netmedic, runs, agent),
+        Tool(PORTS, wrapper_command(python, *PORTS_ARGS), parse_netmedic, runs, agent),
         Tool(
             PORTS_NO_PYC,
-            wrapper_command(python, *ports_args),
+            wrapper_command(python, *PORTS_ARGS),
             parse_netmedic,
             runs,
             {"PYTHONPATH": no_pyc_tree},
@@ -182,6 +182,16 @@ def tools(lpf_runs: int, runs: int, python: str, no_pyc_tree: str) -> List[Tool]
         ),
         Tool("listen_ports_facts", ansible, parse_listen_ports_facts, lpf_runs, ANSIBLE_ENV),
     ]
+
+
+def ref_tool(ref: str, scratch: Path, python: str, runs: int) -> Tool:
+    """``facts --only ports`` of ``ref``'s agent, compiled and run as that commit's role did."""
+    into = scratch / ref.replace("/", "_")
+    into.mkdir()
+    tree = checkout(ref, into)
+    compile_agent(python, tree["agent"])
+    argv = wrapper_command(python, *PORTS_ARGS, template=tree["template"])
+    return Tool(f"{PORTS} at {ref}", argv, parse_netmedic, runs, {"PYTHONPATH": str(tree["agent"])})
 
 
 def measure(batch: List[Tool]) -> Dict[str, Dict[str, Any]]:
@@ -285,17 +295,25 @@ def table(rows: List[Tuple[str, Dict[str, Any]]], baseline: Dict[str, Any]) -> s
     return "\n".join(lines)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="medium")
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--lpf-runs", type=int, default=2, help="listen_ports_facts runs")
     parser.add_argument("--no-lpf", action="store_true", help="skip listen_ports_facts")
     parser.add_argument(
+        "--ref", action="append", default=[],
+        help="also time `facts --only ports` of this git ref's agent, interleaved (repeat)",
+    )  # fmt: skip
+    parser.add_argument(
         "--python", default=TARGET_PYTHON if os.path.exists(TARGET_PYTHON) else sys.executable,
         help=f"interpreter for netmedic (default: {TARGET_PYTHON}, as on targets)",
     )  # fmt: skip
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
     # The main rows time the agent with its bytecode compiled as the role compiles
     # it; the "no .pyc" row runs a copy without __pycache__: what a target pays
     # when the bytecode is missing (-B never writes it, so every run compiles).
@@ -306,15 +324,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
     )  # fmt: skip
     batch = tools(args.lpf_runs, args.runs, args.python, no_pyc.name)
+    refs = tempfile.TemporaryDirectory(prefix="netmedic-refs-")
+    ref_tools = [ref_tool(ref, Path(refs.name), args.python, args.runs) for ref in args.ref]
     ports_tool, full = batch[0], Tool(
         "netmedic facts (all families)", wrapper_command(args.python, "facts", "--format", "json"),
         lambda _text: set(), max(3, args.runs // 2), {"PYTHONPATH": str(REPO / "agent")},
     )  # fmt: skip
     if args.no_lpf:
         batch = batch[:4]
+    batch[1:1] = ref_tools  # next to this tree's row
     wait_for_time_wait_to_drain()
     started, load_at_start = time.time(), os.getloadavg()
-    with no_pyc, LoadGen(PRESETS[args.preset]) as load:
+    with no_pyc, refs, LoadGen(PRESETS[args.preset]) as load:
         tw_before = tw_count()
         flat_low = measure([ports_tool])[ports_tool.name]
         flat_low["netlink_dump_ms"] = netlink_ms()

@@ -32,23 +32,9 @@ from typing import Any, Dict, List, Optional
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadgen import PRESETS, LoadGen
 from record import write_result
-from wrapper_command import TEMPLATE, compile_agent, wrapper_command
+from wrapper_command import REPO, checkout, compile_agent, wrapper_command
 
-REPO = Path(__file__).resolve().parent.parent
-TEMPLATE_IN_REPO = TEMPLATE.relative_to(REPO)
 _COLLECTED = re.compile(r"Collected : (\d+)")
-
-
-def checkout(ref: Optional[str], into: Path) -> Dict[str, Path]:
-    """The agent directory (for PYTHONPATH) and wrapper template of ``ref``; None: this tree."""
-    if ref is None:
-        return {"agent": REPO / "agent", "template": TEMPLATE}
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", ref, "agent/netmedic", str(TEMPLATE_IN_REPO)],
-        capture_output=True, check=True,
-    ).stdout  # fmt: skip
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return {"agent": into / "agent", "template": into / TEMPLATE_IN_REPO}
 
 
 def instructions(argv: List[str], agent: Path) -> int:

@@ -10,11 +10,10 @@ import re
 import shlex
 import subprocess
 from pathlib import Path
-from typing import List
+from typing import Dict, List, Optional
 
-TEMPLATE = Path(__file__).resolve().parent.parent / (
-    "roles/netmedic_agent/templates/netmedic.sh.j2"
-)
+REPO = Path(__file__).resolve().parent.parent
+TEMPLATE = REPO / "roles/netmedic_agent/templates/netmedic.sh.j2"
 _EXEC = re.compile(r'\bexec (.+?) "\$@"', re.DOTALL)
 
 
@@ -44,3 +43,19 @@ def compile_agent(python: str, agent: Path) -> None:
          str(agent / "netmedic")],
         check=True,
     )  # fmt: skip
+
+
+def checkout(ref: Optional[str], into: Path) -> Dict[str, Path]:
+    """The agent directory (for PYTHONPATH) and wrapper template of ``ref``; None: this tree.
+
+    A ref's agent runs with its own wrapper command, as that commit's role ran it.
+    """
+    if ref is None:
+        return {"agent": REPO / "agent", "template": TEMPLATE}
+    template = TEMPLATE.relative_to(REPO)
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", ref, "agent/netmedic", str(template)],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return {"agent": into / "agent", "template": into / template}
