@@ -135,7 +135,8 @@ SOCKET_FIELDS = (
 )  # fmt: skip
 # An entry's text is a head (its socket) and a tail (netns, owner and the rest),
 # which sockets of one owner share when they have no reason, other pids or sharing.
-_HEAD = '{"proto":%s,"family":%s,"address":%s,"port":%d,"inode":%s,"uid":%s,"netns":'
+# The head starts with a prefix that sockets of one proto, family and address share.
+_PREFIX = '{"proto":%s,"family":%s,"address":%s,"port":'
 _PLAIN_TAIL = (
     ',"owner_reason":null,"other_pids":[],"sharing":{"reuse_addr":null,"reuse_port":null}}'
 )
@@ -154,12 +155,14 @@ def sockets_json(
     cli.compact_json). The sockets are most of ``facts --only ports``' output
     and the owner (exe, unit) most of a socket: the text of an owner's
     sockets differs only in the head, so the tail is encoded once per owner and
-    each head is one ``%``. Entries as this module builds them (PortSocket's
+    each head is one f-string after a prefix encoded once per (proto, family,
+    address). Entries as this module builds them (PortSocket's
     types) take that way; an entry with other keys, or keys in another order,
     is ``encode``'d whole; test_ports holds the result to ``json.dumps``' bytes.
     The pieces (``"["``, ``chunk`` entries, ``","``, ..., ``"]"``) come as they
     are made, to be written and freed: thousands of entries' text is never all held.
     """
+    prefixes: Dict[Tuple[str, str, str], str] = {}  # (proto, family, address) → prefix
     tails: Dict[Tuple[int, object], str] = {}  # (id(owner), netns) → tail
     yield "["
     out: List[str] = []
@@ -174,10 +177,18 @@ def sockets_json(
         proto, family, address, port, inode, uid, netns, owner, reason, other_pids, sharing = (
             entry.values()
         )
-        head = _HEAD % (
-            quote(proto), quote(family), quote(address), port,
-            "null" if inode is None else inode, "null" if uid is None else uid,
-        )  # fmt: skip
+        prefix = prefixes.get((proto, family, address))
+        if prefix is None:
+            prefix = prefixes[proto, family, address] = _PREFIX % (
+                quote(proto),
+                quote(family),
+                quote(address),
+            )
+        # An f-string, not %: ~2,000 instructions less per socket for its three ints.
+        head = (
+            f'{prefix}{port},"inode":{"null" if inode is None else inode},'
+            f'"uid":{"null" if uid is None else uid},"netns":'
+        )
         if reason is None and not other_pids and sharing == _UNKNOWN_SHARING:
             key = (id(owner), netns)  # the owners live as long as `sockets`
             tail = tails.get(key)
