@@ -29,6 +29,8 @@ the error path only, no ``typing`` or ``collections`` at run time.
 from __future__ import annotations
 
 import posix  # os's C half: os itself is ~4 M instructions of imports under -S (see context.py)
+import sys
+from itertools import repeat  # built in, like sys: no import cost
 
 try:
     import _struct as struct  # the C module behind `struct`: the .py wrapper triples the import
@@ -87,6 +89,8 @@ INET_DIAG_REQ_V2 = struct.Struct("=BBBxI48x")
 # Ports are big-endian inside an otherwise host-order struct, so they come out as bytes.
 INET_DIAG_MSG = struct.Struct("=BB2x2s2x16s40xII")
 _MSG_SIZE = 72  # sizeof(struct inet_diag_msg)
+# Byte offsets in a SOCK_DIAG_BY_FAMILY message (nlmsghdr, then inet_diag_msg).
+_AT_FAMILY, _AT_STATE, _AT_SPORT, _AT_SRC, _AT_UID, _AT_INODE = 16, 17, 20, 24, 80, 84
 _RECV_BUFFER = 1 << 16  # the kernel fills dump replies up to ~32 KiB per recv
 
 PROTOCOLS = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP}
@@ -210,8 +214,8 @@ def _decode_address(fam: int, src: bytes) -> str:
     return address
 
 
-def iter_messages(data: bytes, seq: int) -> Iterator[Tuple[int, int, int]]:
-    """Walk the netlink messages in one ``recv`` buffer: (type, flags, payload offset).
+def iter_messages(data: bytes, seq: int, start: int = 0) -> Iterator[Tuple[int, int, int]]:
+    """The netlink messages in one ``recv`` buffer from ``start``: (type, flags, payload offset).
 
     Raises for an NLMSG_ERROR carrying an errno (ENOENT: no diag handler for
     that protocol/family, so :class:`NetlinkUnavailable`) and for a header
@@ -219,7 +223,7 @@ def iter_messages(data: bytes, seq: int) -> Iterator[Tuple[int, int, int]]:
     skipped (a late reply to an earlier request).
     """
     header, unpack = NLMSGHDR.size, NLMSGHDR.unpack_from  # once per buffer, not per message
-    offset = 0
+    offset = start
     end = len(data)
     while offset + header <= end:
         length, mtype, flags, mseq, _pid = unpack(data, offset)
@@ -247,6 +251,62 @@ def _raise_for_error(data: bytes, payload: int, size: int) -> None:
     if err in (errno.ENOENT, errno.EOPNOTSUPP, errno.EPERM, errno.EACCES, errno.EINVAL):
         raise NetlinkUnavailable(message)
     raise NetlinkError(message)
+
+
+def uniform_run(data: bytes, seq: int) -> Tuple[int, int]:
+    """(stride, count): ``data`` starts with ``count`` SOCK_DIAG_BY_FAMILY messages of ``seq``.
+
+    Each is ``stride`` bytes long and none is flagged NLM_F_DUMP_INTR; ``(0, 0)``
+    when the buffer does not start so. The kernel fills a dump's buffers with
+    messages of one length (sockets of one family answer with the same
+    attributes), so a whole buffer is checked in C, one field at a time over
+    every message (strided slices), instead of message by message in Python:
+    if the length at offset ``k * stride`` is ``stride`` for every ``k``, each
+    of these offsets is a message boundary (by induction from 0). Messages
+    past the run (NLMSG_DONE, another length) are left to :func:`iter_messages`.
+    """
+    if len(data) < NLMSGHDR.size:
+        return 0, 0
+    stride = int.from_bytes(data[:4], sys.byteorder)
+    if stride % 4 or stride < NLMSGHDR.size + _MSG_SIZE:  # NLMSG_ALIGNed, whole inet_diag_msg
+        return 0, 0
+    count = len(data) // stride
+    words = memoryview(data)[: count * stride].cast("I")  # nlmsghdr's u32 fields
+    halves = words.cast("B").cast("H")  # and its u16 type and flags
+    step, half_step = stride // 4, stride // 2
+    flags = set(halves[3::half_step].tolist())
+    if (
+        words[::step].tolist().count(stride) != count
+        or words[2::step].tolist().count(seq) != count
+        or halves[2::half_step].tolist().count(SOCK_DIAG_BY_FAMILY) != count
+        or any(flag & NLM_F_DUMP_INTR for flag in flags)
+    ):
+        return 0, 0
+    return stride, count
+
+
+def parse_run(proto: str, data: bytes, stride: int, count: int) -> List[DiagSocket]:
+    """:func:`parse_diag_msgs` of the run :func:`uniform_run` found, a field at a time.
+
+    Each field of all ``count`` messages is one strided slice (C), so Python
+    does per socket only what needs it: the address (cached) and the object.
+    """
+    end = count * stride
+    families = data[_AT_FAMILY:end:stride]
+    src = [data[at : at + 16] for at in range(_AT_SRC, end, stride)]
+    addresses = [_ADDRESSES.get(key) or _decode_address(*key) for key in zip(families, src)]
+    # The big-endian port's two bytes, swapped into host order: one u16 per socket.
+    port_bytes = bytearray(2 * count)
+    high, low = data[_AT_SPORT:end:stride], data[_AT_SPORT + 1 : end : stride]
+    port_bytes[0::2], port_bytes[1::2] = (low, high) if sys.byteorder == "little" else (high, low)
+    words = memoryview(data)[:end].cast("I")
+    step = stride // 4
+    return list(map(
+        DiagSocket, repeat(proto), map(_FAMILY_NAMES.__getitem__, families), addresses,
+        memoryview(port_bytes).cast("H").tolist(), words[_AT_INODE // 4 :: step].tolist(),
+        words[_AT_UID // 4 :: step].tolist(),
+        [TCP_STATES.get(state) or str(state) for state in data[_AT_STATE:end:stride]],
+    ))  # fmt: skip
 
 
 class DiagClient:
@@ -286,7 +346,11 @@ class DiagClient:
     def count(self, proto: str, family: str, states: int) -> Dict[str, int]:
         """Sockets per state name, reading only each message's state byte."""
         counts: Dict[str, int] = {}
-        for data, payloads in self._replies(proto, family, states):
+        for data, stride, run, payloads in self._replies(proto, family, states):
+            run_states = data[_AT_STATE : stride * run : stride] if run else b""
+            for state in set(run_states):
+                name = TCP_STATES.get(state, str(state))
+                counts[name] = counts.get(name, 0) + run_states.count(state)
             for payload in payloads:
                 name = TCP_STATES.get(data[payload + 1], str(data[payload + 1]))
                 counts[name] = counts.get(name, 0) + 1
@@ -295,15 +359,22 @@ class DiagClient:
     def _dump_once(self, proto: str, family: str, states: int) -> Tuple[List[DiagSocket], bool]:
         sockets: List[DiagSocket] = []
         self._interrupted = False
-        for data, payloads in self._replies(proto, family, states):
+        for data, stride, run, payloads in self._replies(proto, family, states):
+            if run:
+                sockets += parse_run(proto, data, stride, run)
             sockets += parse_diag_msgs(proto, data, payloads)
         return sockets, self._interrupted
 
-    def _replies(self, proto: str, family: str, states: int) -> Iterator[Tuple[bytes, List[int]]]:
-        """(buffer, its SOCK_DIAG_BY_FAMILY payload offsets) per ``recv``, until NLMSG_DONE.
+    def _replies(
+        self, proto: str, family: str, states: int
+    ) -> Iterator[Tuple[bytes, int, int, List[int]]]:
+        """Per ``recv`` until NLMSG_DONE: (buffer, stride, run, payload offsets).
 
-        A list of offsets per buffer rather than a generator step per socket: this
-        is the dump's hot loop.
+        The buffer starts with ``run`` SOCK_DIAG_BY_FAMILY messages of ``stride``
+        bytes each (:func:`uniform_run`, usually the whole buffer); the offsets
+        are those of the SOCK_DIAG_BY_FAMILY payloads after them, walked message
+        by message. Lists per buffer rather than a generator step per socket:
+        this is the dump's hot loop.
         """
         self._seq += 1
         seq = self._seq
@@ -319,16 +390,17 @@ class DiagClient:
             except OSError as exc:
                 raise NetlinkError(f"sock_diag receive failed: {exc}") from exc
             data = bytes(view[:size])
+            stride, run = uniform_run(data, seq)
             payloads: List[int] = []
-            for mtype, flags, payload in iter_messages(data, seq):
+            for mtype, flags, payload in iter_messages(data, seq, stride * run):
                 if flags & NLM_F_DUMP_INTR:
                     self._interrupted = True
                 if mtype == NLMSG_DONE:
-                    yield data, payloads
+                    yield data, stride, run, payloads
                     return
                 if mtype == SOCK_DIAG_BY_FAMILY:
                     payloads.append(payload)
-            yield data, payloads
+            yield data, stride, run, payloads
             if size == 0:
                 raise NetlinkProtocolError("sock_diag socket closed before NLMSG_DONE")
 

@@ -8,6 +8,7 @@ import os
 import socket
 import struct
 import time
+from typing import List, Tuple
 
 import pytest
 from hypothesis import given
@@ -120,6 +121,114 @@ def test_bad_length_is_a_protocol_error() -> None:
     header = netlink.NLMSGHDR.pack(4000, netlink.SOCK_DIAG_BY_FAMILY, 2, 1, 0)
     with pytest.raises(netlink.NetlinkProtocolError):
         list(netlink.iter_messages(header + b"\0" * 56, 1))
+
+
+def walk_all(proto: str, data: bytes, seq: int) -> List[netlink.DiagSocket]:
+    """The message-by-message decode of one buffer: what the run decoder must equal."""
+    offsets = [
+        payload
+        for mtype, _flags, payload in netlink.iter_messages(data, seq)
+        if mtype == netlink.SOCK_DIAG_BY_FAMILY
+    ]
+    return netlink.parse_diag_msgs(proto, data, offsets)
+
+
+def run_then_walk(proto: str, data: bytes, seq: int) -> List[netlink.DiagSocket]:
+    """As DiagClient decodes a buffer: the uniform run in bulk, the rest message by message."""
+    stride, run = netlink.uniform_run(data, seq)
+    found = netlink.parse_run(proto, data, stride, run) if run else []
+    offsets = [
+        payload
+        for mtype, _flags, payload in netlink.iter_messages(data, seq, stride * run)
+        if mtype == netlink.SOCK_DIAG_BY_FAMILY
+    ]
+    return found + netlink.parse_diag_msgs(proto, data, offsets)
+
+
+def test_a_dump_buffer_is_one_run() -> None:
+    """Messages of one length (as the kernel sends them) are decoded as one run."""
+    v4 = [
+        diag_msg(socket.AF_INET, 10, 20000 + i, b"\x7f\0\0\1", uid=i, inode=7 + i) for i in range(5)
+    ]
+    attribute = b"\x05\0\x08\0\0\0\0\0"  # an 8-byte rtattr, as INET_DIAG_SHUTDOWN comes
+    data = b"".join(nlmsg(netlink.SOCK_DIAG_BY_FAMILY, m + attribute, seq=3) for m in v4)
+    done = nlmsg(netlink.NLMSG_DONE, b"\0\0\0\0", seq=3)
+    assert netlink.uniform_run(data + done, 3) == (16 + 72 + 8, 5)
+    parsed = netlink.parse_run("tcp", data, 96, 5)
+    assert parsed == walk_all("tcp", data + done, 3)
+    assert [(s.port, s.uid, s.inode, s.address, s.state) for s in parsed[:2]] == [
+        (20000, 0, 7, "127.0.0.1", "LISTEN"), (20001, 1, 8, "127.0.0.1", "LISTEN")
+    ]  # fmt: skip
+
+
+def test_no_run_when_lengths_sequences_or_flags_differ() -> None:
+    one = diag_msg(socket.AF_INET, 10, 22, b"\x7f\0\0\1", uid=0, inode=1)
+    plain = nlmsg(netlink.SOCK_DIAG_BY_FAMILY, one)
+    assert netlink.uniform_run(plain * 3, 1) == (len(plain), 3)
+    longer = nlmsg(netlink.SOCK_DIAG_BY_FAMILY, one + b"\0" * 8)
+    assert netlink.uniform_run(plain + longer + plain, 1) == (0, 0)
+    late = nlmsg(netlink.SOCK_DIAG_BY_FAMILY, one, seq=9)
+    assert netlink.uniform_run(plain + late, 1) == (0, 0)
+    flagged = nlmsg(netlink.SOCK_DIAG_BY_FAMILY, one, flags=netlink.NLM_F_DUMP_INTR)
+    assert netlink.uniform_run(plain + flagged, 1) == (0, 0)
+    assert netlink.uniform_run(nlmsg(netlink.NLMSG_DONE, b"\0\0\0\0"), 1) == (0, 0)
+    assert netlink.uniform_run(b"", 1) == (0, 0)
+
+
+message_spec = st.tuples(
+    st.sampled_from([socket.AF_INET, socket.AF_INET6]),
+    st.sampled_from(sorted(netlink.TCP_STATES)),
+    st.integers(0, 65535),
+    st.binary(min_size=16, max_size=16),
+    st.integers(0, 2**32 - 1),  # uid
+    st.integers(0, 2**32 - 1),  # inode
+    st.sampled_from([b"", b"\0" * 8, b"\0" * 12]),  # attributes after the struct
+    st.sampled_from([1, 1, 1, 2]),  # sequence (2: a late reply to another request)
+    st.sampled_from([netlink.NLM_F_MULTI, netlink.NLM_F_MULTI, netlink.NLM_F_DUMP_INTR]),
+)
+
+
+@given(st.lists(message_spec, max_size=12), st.booleans(), st.binary(max_size=24))
+def test_run_decoding_equals_the_message_walk(
+    specs: List[Tuple[int, int, int, bytes, int, int, bytes, int, int]], done: bool, junk: bytes
+) -> None:
+    """Any buffer (runs, mixed lengths, other sequences, flags, garbage after) decodes alike."""
+    data = b"".join(
+        nlmsg(netlink.SOCK_DIAG_BY_FAMILY,
+              diag_msg(fam, state, port, raw, uid=uid, inode=inode) + extra, seq, flags)
+        for fam, state, port, raw, uid, inode, extra, seq, flags in specs
+    )  # fmt: skip
+    if done:
+        data += nlmsg(netlink.NLMSG_DONE, b"\0\0\0\0")
+    data += junk
+    try:
+        expected: object = walk_all("udp", data, 1)
+    except netlink.NetlinkError as exc:
+        expected = type(exc)
+    try:
+        got: object = run_then_walk("udp", data, 1)
+    except netlink.NetlinkError as exc:
+        got = type(exc)
+    assert got == expected
+
+
+def test_state_counts_from_a_run_equal_the_walk() -> None:
+    """DiagClient.count reads a run's state bytes in bulk: as many as the dump lists."""
+    listener = make_time_wait(300)
+    mask = netlink.states_mask([netlink.TCP_TIME_WAIT])
+    try:
+        with netlink.DiagClient() as client:
+            runs = [run for _data, _stride, run, _rest in client._replies("tcp", "ipv4", mask)]
+            assert sum(runs) >= 300  # the kernel's buffers are runs: the bulk path is tested
+            for _attempt in range(3):  # other TIME_WAIT sockets may expire in between
+                counts = client.count("tcp", "ipv4", mask)
+                listed = client.dump("tcp", "ipv4", mask)
+                if counts == {"TIME_WAIT": len(listed)}:
+                    break
+        assert counts == {"TIME_WAIT": len(listed)}
+        assert len(listed) >= 300
+    finally:
+        listener.close()
 
 
 def _inode(sock: socket.socket) -> int:
