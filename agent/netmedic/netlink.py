@@ -29,8 +29,7 @@ the error path only, no ``typing`` or ``collections`` at run time.
 from __future__ import annotations
 
 import posix  # os's C half: os itself is ~4 M instructions of imports under -S (see context.py)
-import sys
-from itertools import repeat  # built in, like sys: no import cost
+import sys  # already loaded: the import is a lookup
 
 try:
     import _struct as struct  # the C module behind `struct`: the .py wrapper triples the import
@@ -302,7 +301,7 @@ def parse_run(proto: str, data: bytes, stride: int, count: int) -> List[DiagSock
     words = memoryview(data)[:end].cast("I")
     step = stride // 4
     return list(map(
-        DiagSocket, repeat(proto), map(_FAMILY_NAMES.__getitem__, families), addresses,
+        DiagSocket, [proto] * count, map(_FAMILY_NAMES.__getitem__, families), addresses,
         memoryview(port_bytes).cast("H").tolist(), words[_AT_INODE // 4 :: step].tolist(),
         words[_AT_UID // 4 :: step].tolist(),
         [TCP_STATES.get(state) or str(state) for state in data[_AT_STATE:end:stride]],
