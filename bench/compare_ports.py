@@ -6,10 +6,11 @@ load (listeners first, TIME_WAIT later), then in the same run:
 1. flatness: ``netmedic facts --only ports`` at the host's baseline TIME_WAIT
    count and again with the preset's TIME_WAIT sockets alive;
 2. whole-process wall time (median of ``--runs``, runs interleaved across
-   tools so background noise hits all alike), CPU time and peak RSS (wait4's
-   rusage of each child) of: the netmedic CLI run exactly the way targets run
-   it (``PYTHONPATH=<agent>`` and the command roles/netmedic_agent's wrapper
-   execs, read from its template by bench/wrapper_command.py:
+   tools, each round in a rotated order, so background noise hits all
+   alike), CPU time and peak RSS (wait4's rusage of each child) of: the
+   netmedic CLI run exactly the way targets run it (``PYTHONPATH=<agent>``
+   and the command roles/netmedic_agent's wrapper execs, read from its
+   template by bench/wrapper_command.py:
    ``/usr/bin/python3 -B -S -c 'from netmedic.cli import run; run()'``;
    ``--python`` picks another interpreter), the same without bytecode on disk,
    each ``--ref``'s agent the same way (a before/after in one run), ``ss -tulpnH``,
@@ -195,11 +196,16 @@ def ref_tool(ref: str, scratch: Path, python: str, runs: int) -> Tool:
 
 
 def measure(batch: List[Tool]) -> Dict[str, Dict[str, Any]]:
-    """Interleave runs across tools; keep each tool's samples and last output's pairs."""
+    """Interleave runs across tools; keep each tool's samples and last output's pairs.
+
+    Each round starts one tool further along, so that no tool always runs right
+    after the same one (the psutil script's second of CPU, say).
+    """
     samples: Dict[str, List[Sample]] = {t.name: [] for t in batch}
     pairs: Dict[str, Set[Pair]] = {}
     for round_ in range(max(t.runs for t in batch)):
-        for tool in batch:
+        turn = round_ % len(batch)
+        for tool in batch[turn:] + batch[:turn]:
             if round_ >= tool.runs:
                 continue
             sample, text = run_once(tool.argv, tool.env)
