@@ -303,6 +303,9 @@ def test_entries_keep_the_key_order_sockets_json_writes(farm: Farm) -> None:
     assert ours({"sockets": entries}, farm)  # the farm's sockets are among them
     assert {tuple(entry) for entry in entries} == {ports.SOCKET_FIELDS}
     assert set(ports.SOCKET_FIELDS) == SOCKET_KEYS
+    owners_seen = [entry["owner"] for entry in entries if entry["owner"] is not None]
+    assert {tuple(owner) for owner in owners_seen} == {ports.OWNER_FIELDS}
+    assert set(ports.OWNER_FIELDS) == OWNER_KEYS
 
 
 def compact(value: object) -> str:
@@ -311,13 +314,19 @@ def compact(value: object) -> str:
 
 def test_sockets_json_gives_the_bytes_json_dumps_gives(farm: Farm) -> None:
     real = ports.collect(Context())["sockets"]
-    base = real[0]
+    base = next(entry for entry in real if entry["owner"] is not None)
+    owner = base["owner"]
     odd: List[Any] = [  # what the builders can write, then what they never do
         {**base, "owner": None, "owner_reason": 'gone, with a "quote" and é'},
         {**base, "other_pids": [7, 9], "sharing": {"reuse_addr": True, "reuse_port": False}},
         {**base, "inode": None, "uid": None, "netns": None},  # psutil's; no netns link
         {**base, "port": 65535, "uid": 2**32 - 2, "address": "fe80::1%eth0"},
         {"port": 1, **{k: v for k, v in base.items() if k != "port"}},  # keys in another order
+        {**base, "owner": {**owner, "name": None, "unit": "é.service", "exe": 'a"b\\c'}},
+        {**base, "owner": {"name": "x", **owner}},  # owner keys in another order
+        {**base, "owner": {**owner, "pid": True}},  # json writes true, not 1
+        {**base, "owner": {**owner, "user": 1000}},  # not text
+        {**base, "owner": {**owner, "extra": []}},
         {**base, "extra": 1},
         {k: v for k, v in base.items() if k != "sharing"},
         "not a dict",
@@ -344,11 +353,21 @@ def test_sockets_json_encodes_each_owner_once() -> None:
         seen.append(value)
         return json.dumps(value, separators=(",", ":"))
 
-    quote = json.encoder.encode_basestring_ascii
+    quoted: List[str] = []
+
+    def quote(text: str) -> str:
+        quoted.append(text)
+        return json.encoder.encode_basestring_ascii(text)
+
     text = "".join(ports.sockets_json([entries[0], shared], encode, quote, 1))
     assert json.loads(text) == [entries[0], shared]
-    # The shared tail (netns, owner) encoded once; the rest went through the template.
-    assert seen == [entries[0]["netns"], entries[0]["owner"]]
+    # The shared tail (netns, owner) is made once: the netns encoded, the owner's
+    # texts quoted once each (its template), the rest of the heads templated too.
+    assert seen == [entries[0]["netns"]]
+    owner = entries[0]["owner"]
+    assert owner is not None
+    texts = [owner[key] for key in ("name", "exe", "user", "unit", "container_id")]
+    assert [t for t in quoted if t in texts] == [t for t in texts if t is not None]
 
 
 # --- cross-check with ss --------------------------------------------------------
