@@ -94,7 +94,7 @@ ansible_facts:
       returned: always
       type: dict
       sample:
-        schema_version: 1
+        schema_version: 2
         host: web-01
         collected_at: "2026-11-22T04:00:00Z"
         duration_ms: 41

@@ -2,7 +2,7 @@
 
 The document (schema: ``schema/facts.schema.json``, docs: docs/facts.md)::
 
-    {"schema_version": 1, "host": "web1", "collected_at": "2024-05-01T10:00:00Z",
+    {"schema_version": 2, "host": "web1", "collected_at": "2024-05-01T10:00:00Z",
      "duration_ms": 12, "ports": {...}, "units": {...}, ..., "errors": []}
 
 A collector that raises one of :data:`COLLECTOR_ERRORS` (or a SubprocessError)

@@ -259,29 +259,40 @@ def uniform_run(data: bytes, seq: int) -> Tuple[int, int]:
     when the buffer does not start so. The kernel fills a dump's buffers with
     messages of one length (sockets of one family answer with the same
     attributes), so a whole buffer is checked in C, one field at a time over
-    every message (strided slices), instead of message by message in Python:
-    if the length at offset ``k * stride`` is ``stride`` for every ``k``, each
-    of these offsets is a message boundary (by induction from 0). Messages
-    past the run (NLMSG_DONE, another length) are left to :func:`iter_messages`.
+    every ``stride`` bytes (strided slices), instead of message by message in
+    Python: while the length at offset ``k * stride`` is ``stride``, each of
+    these offsets is a message boundary (by induction from 0). The run ends at
+    the first message that differs; it and the rest (NLMSG_DONE, another
+    length) are left to :func:`iter_messages`.
     """
     if len(data) < NLMSGHDR.size:
         return 0, 0
     stride = int.from_bytes(data[:4], sys.byteorder)
-    if stride % 4 or stride < NLMSGHDR.size + _MSG_SIZE:  # NLMSG_ALIGNed, whole inet_diag_msg
+    count = len(data) // stride if stride else 0
+    if stride % 4 or stride < NLMSGHDR.size + _MSG_SIZE or not count:  # NLMSG_ALIGNed, whole
         return 0, 0
-    count = len(data) // stride
     words = memoryview(data)[: count * stride].cast("I")  # nlmsghdr's u32 fields
     halves = words.cast("B").cast("H")  # and its u16 type and flags
     step, half_step = stride // 4, stride // 2
-    flags = set(halves[3::half_step].tolist())
+    lengths, seqs = words[::step].tolist(), words[2::step].tolist()
+    types, flags = halves[2::half_step].tolist(), halves[3::half_step].tolist()
     if (
-        words[::step].tolist().count(stride) != count
-        or words[2::step].tolist().count(seq) != count
-        or halves[2::half_step].tolist().count(SOCK_DIAG_BY_FAMILY) != count
-        or any(flag & NLM_F_DUMP_INTR for flag in flags)
+        lengths.count(stride) == count
+        and seqs.count(seq) == count
+        and types.count(SOCK_DIAG_BY_FAMILY) == count
+        and not any(flag & NLM_F_DUMP_INTR for flag in set(flags))
     ):
-        return 0, 0
-    return stride, count
+        return stride, count
+    # Not all of them: the run is what comes before the first message that differs.
+    for index, (length, mseq, mtype, flag) in enumerate(zip(lengths, seqs, types, flags)):
+        if (
+            length != stride
+            or mseq != seq
+            or mtype != SOCK_DIAG_BY_FAMILY
+            or flag & NLM_F_DUMP_INTR
+        ):
+            return (stride, index) if index else (0, 0)
+    return stride, count  # not reached: some message differed
 
 
 def parse_run(proto: str, data: bytes, stride: int, count: int) -> List[DiagSocket]:

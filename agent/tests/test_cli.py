@@ -79,7 +79,7 @@ def test_json_is_compact_for_pipes_and_indented_on_a_terminal() -> None:
     assert cli.main(["facts", "--only", "ephemeral"], piped) == 0
     assert cli.main(["facts", "--only", "ephemeral"], terminal) == 0
     assert "\n" not in piped.getvalue().rstrip("\n")
-    assert terminal.getvalue().startswith('{\n  "schema_version": 1,')
+    assert terminal.getvalue().startswith('{\n  "schema_version": 2,')
     first, second = json.loads(piped.getvalue()), json.loads(terminal.getvalue())
     # The same document either way; socket counters move between the two runs on a busy host.
     assert first.keys() == second.keys() and first["ephemeral"].keys() == second["ephemeral"].keys()

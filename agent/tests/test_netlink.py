@@ -134,14 +134,14 @@ def walk_all(proto: str, data: bytes, seq: int) -> List[netlink.DiagSocket]:
 
 
 def run_then_walk(proto: str, data: bytes, seq: int) -> List[netlink.DiagSocket]:
-    """As DiagClient decodes a buffer: the uniform run in bulk, the rest message by message."""
+    """As DiagClient decodes a buffer: the walk after the run, the run in bulk, the rest."""
     stride, run = netlink.uniform_run(data, seq)
-    found = netlink.parse_run(proto, data, stride, run) if run else []
     offsets = [
         payload
         for mtype, _flags, payload in netlink.iter_messages(data, seq, stride * run)
         if mtype == netlink.SOCK_DIAG_BY_FAMILY
     ]
+    found = netlink.parse_run(proto, data, stride, run) if run else []
     return found + netlink.parse_diag_msgs(proto, data, offsets)
 
 
@@ -161,22 +161,27 @@ def test_a_dump_buffer_is_one_run() -> None:
     ]  # fmt: skip
 
 
-def test_no_run_when_lengths_sequences_or_flags_differ() -> None:
+def test_a_run_ends_at_the_first_message_that_differs() -> None:
     one = diag_msg(socket.AF_INET, 10, 22, b"\x7f\0\0\1", uid=0, inode=1)
     plain = nlmsg(netlink.SOCK_DIAG_BY_FAMILY, one)
-    assert netlink.uniform_run(plain * 3, 1) == (len(plain), 3)
+    stride = len(plain)
+    assert netlink.uniform_run(plain * 3, 1) == (stride, 3)
     longer = nlmsg(netlink.SOCK_DIAG_BY_FAMILY, one + b"\0" * 8)
-    assert netlink.uniform_run(plain + longer + plain, 1) == (0, 0)
     late = nlmsg(netlink.SOCK_DIAG_BY_FAMILY, one, seq=9)
-    assert netlink.uniform_run(plain + late, 1) == (0, 0)
     flagged = nlmsg(netlink.SOCK_DIAG_BY_FAMILY, one, flags=netlink.NLM_F_DUMP_INTR)
-    assert netlink.uniform_run(plain + flagged, 1) == (0, 0)
+    done = nlmsg(netlink.NLMSG_DONE, b"\0" * (stride - 16))  # as long as a socket's
+    for odd in (longer, late, flagged, done):
+        assert netlink.uniform_run(plain * 2 + odd + plain, 1) == (stride, 2)
+        if odd is not longer:
+            assert netlink.uniform_run(odd + plain, 1) == (0, 0)
+    assert netlink.uniform_run(longer + plain, 1) == (len(longer), 1)  # a run of its own length
+    assert netlink.uniform_run(plain[:-4], 1) == (0, 0)  # shorter than its own length
     assert netlink.uniform_run(nlmsg(netlink.NLMSG_DONE, b"\0\0\0\0"), 1) == (0, 0)
     assert netlink.uniform_run(b"", 1) == (0, 0)
 
 
 message_spec = st.tuples(
-    st.sampled_from([socket.AF_INET, socket.AF_INET6]),
+    st.sampled_from([socket.AF_INET, socket.AF_INET6, socket.AF_INET, 99]),  # 99: unknown
     st.sampled_from(sorted(netlink.TCP_STATES)),
     st.integers(0, 65535),
     st.binary(min_size=16, max_size=16),
@@ -196,6 +201,8 @@ def test_run_decoding_equals_the_message_walk(
     data = b"".join(
         nlmsg(netlink.SOCK_DIAG_BY_FAMILY,
               diag_msg(fam, state, port, raw, uid=uid, inode=inode) + extra, seq, flags)
+        if state != netlink.TCP_LISTEN or port % 7  # now and then a DONE or an ACK mid-buffer
+        else nlmsg(netlink.NLMSG_DONE if port % 2 else netlink.NLMSG_ERROR, b"\0" * 20, seq)
         for fam, state, port, raw, uid, inode, extra, seq, flags in specs
     )  # fmt: skip
     if done:

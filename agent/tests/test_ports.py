@@ -328,6 +328,9 @@ def test_sockets_json_gives_the_bytes_json_dumps_gives(farm: Farm) -> None:
         {**base, "owner": {**owner, "user": 1000}},  # not text
         {**base, "owner": {**owner, "extra": []}},
         {**base, "extra": 1},
+        {**base, "address": 1},  # not text: quote() refuses it
+        {**base, "address": ["::1"]},  # not hashable
+        {**base, "other_pids": None},  # falsy, but not an empty list
         {k: v for k, v in base.items() if k != "sharing"},
         "not a dict",
         None,
@@ -342,6 +345,19 @@ def test_sockets_json_gives_the_bytes_json_dumps_gives(farm: Farm) -> None:
         assert "".join(pieces) == compact(entries)
         assert len(pieces) == 1 + 2 * -(-len(entries) // chunk)
     assert list(ports.sockets_json([], compact, quote)) == ["[", "", "]"]
+
+
+def test_sockets_json_of_a_generator_with_fresh_owners() -> None:
+    """Owners freed as a generator goes on may reuse an id: no tail is taken for another's."""
+    base = fixture_join()[0]
+    assert base["owner"] is not None
+
+    def entries() -> Iterator[Dict[str, Any]]:
+        for pid in range(100, 150):
+            yield {**base, "port": pid, "owner": {**base["owner"], "pid": pid}}
+
+    quote = json.encoder.encode_basestring_ascii
+    assert "".join(ports.sockets_json(entries(), compact, quote)) == compact(list(entries()))
 
 
 def test_sockets_json_encodes_each_owner_once() -> None:

@@ -85,7 +85,7 @@ def test_ports_shape_is_pinned() -> None:
         "sharing": {"reuse_addr": False, "reuse_port": None},
     }
     doc = {
-        "schema_version": 1,
+        "schema_version": 2,
         "host": "h",
         "collected_at": "2024-05-01T10:00:00Z",
         "duration_ms": 1,
@@ -100,7 +100,7 @@ def test_ports_shape_is_pinned() -> None:
 
 def test_failed_family_and_error_entry_are_valid() -> None:
     doc = {
-        "schema_version": 1,
+        "schema_version": 2,
         "host": "h",
         "collected_at": "2024-05-01T10:00:00Z",
         "duration_ms": 1,

@@ -160,14 +160,17 @@ def sockets_json(
     and the owner (exe, unit) most of a socket: the text of an owner's
     sockets differs only in the head, so the tail is encoded once per owner and
     each head is one f-string after a prefix encoded once per (proto, family,
-    address). Entries as this module builds them (PortSocket's
-    types) take that way; an entry with other keys, or keys in another order,
-    is ``encode``'d whole; test_ports holds the result to ``json.dumps``' bytes.
+    address). Entries as this module builds them take that way: their text is
+    ``json.dumps``' bytes when the values have PortSocket's types (test_ports
+    holds it to that); an entry with other keys, or keys in another order, or a
+    text field that is not a str, is ``encode``'d whole. A value of another type
+    in a field of the template (``True`` as a port, say) is the caller's bug.
     The pieces (``"["``, ``chunk`` entries, ``","``, ..., ``"]"``) come as they
     are made, to be written and freed: thousands of entries' text is never all held.
     """
     prefixes: Dict[Tuple[str, str, str], str] = {}  # (proto, family, address) → prefix
-    tails: Dict[Tuple[int, object], str] = {}  # (id(owner), netns) → tail
+    # (id(owner), netns) → (owner, tail): holding the owner keeps its id from being reused.
+    tails: Dict[Tuple[int, object], Tuple[object, str]] = {}
     yield "["
     out: List[str] = []
     for entry in sockets:
@@ -175,37 +178,43 @@ def sockets_json(
             yield ",".join(out)
             yield ","
             out.clear()
+        # The templates write what `encode` would for values of PortSocket's types
+        # (int, str, None: what the collectors build); other keys are encoded whole.
         if type(entry) is not dict or tuple(entry) != SOCKET_FIELDS:
             out.append(encode(entry))
             continue
         proto, family, address, port, inode, uid, netns, owner, reason, other_pids, sharing = (
             entry.values()
         )
-        prefix = prefixes.get((proto, family, address))
-        if prefix is None:
-            prefix = prefixes[proto, family, address] = _PREFIX % (
-                quote(proto),
-                quote(family),
-                quote(address),
-            )
+        try:
+            prefix = prefixes.get((proto, family, address))
+            if prefix is None:
+                prefix = prefixes[proto, family, address] = _PREFIX % (
+                    quote(proto),
+                    quote(family),
+                    quote(address),
+                )
+        except TypeError:  # quote() takes str only; a list is not hashable
+            out.append(encode(entry))
+            continue
         # An f-string, not %: ~2,000 instructions less per socket for its three ints.
         head = (
             f'{prefix}{port},"inode":{"null" if inode is None else inode},'
             f'"uid":{"null" if uid is None else uid},"netns":'
         )
-        if reason is None and not other_pids and sharing == _UNKNOWN_SHARING:
-            key = (id(owner), netns)  # the owners live as long as `sockets`
-            tail = tails.get(key)
-            if tail is None:
+        if reason is None and other_pids == [] and sharing == _UNKNOWN_SHARING:
+            key = (id(owner), netns)
+            cached = tails.get(key)
+            if cached is None:
                 owner_text = owner_json(owner, encode, quote)
-                tail = tails[key] = f'{encode(netns)},"owner":{owner_text}{_PLAIN_TAIL}'
+                cached = tails[key] = (owner, f'{encode(netns)},"owner":{owner_text}{_PLAIN_TAIL}')
+            out.append(head + cached[1])
         else:
-            tail = (
-                f'{encode(netns)},"owner":{owner_json(owner, encode, quote)},'
+            out.append(
+                f'{head}{encode(netns)},"owner":{owner_json(owner, encode, quote)},'
                 f'"owner_reason":{encode(reason)},"other_pids":{encode(other_pids)},'
                 f'"sharing":{encode(sharing)}}}'
             )
-        out.append(head + tail)
     yield ",".join(out)
     yield "]"
 
