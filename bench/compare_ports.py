@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "agent"))
 from loadgen import PRESETS, LoadGen, tw_count
 from record import write_result
-from wrapper_command import checkout, compile_agent, wrapper_command
+from wrapper_command import checkout, compile_agent, resolve, wrapper_command
 
 REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv" / "bin"
@@ -185,9 +185,12 @@ def tools(lpf_runs: int, runs: int, python: str, no_pyc_tree: str) -> List[Tool]
     ]
 
 
-def ref_tool(ref: str, scratch: Path, python: str, runs: int) -> Tool:
-    """``facts --only ports`` of ``ref``'s agent, compiled and run as that commit's role did."""
-    into = scratch / ref.replace("/", "_")
+def ref_tool(ref: str, into: Path, python: str, runs: int) -> Tool:
+    """``facts --only ports`` of ``ref``'s agent, run with that commit's wrapper command.
+
+    Its bytecode is compiled as the role compiles it today (older roles shipped
+    sources only: the "no .pyc" row shows what that costs).
+    """
     into.mkdir()
     tree = checkout(ref, into)
     compile_agent(python, tree["agent"])
@@ -331,7 +334,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     )  # fmt: skip
     batch = tools(args.lpf_runs, args.runs, args.python, no_pyc.name)
     refs = tempfile.TemporaryDirectory(prefix="netmedic-refs-")
-    ref_tools = [ref_tool(ref, Path(refs.name), args.python, args.runs) for ref in args.ref]
+    if len(set(args.ref)) != len(args.ref):
+        raise SystemExit(f"--ref given twice: {args.ref}")
+    ref_tools = [
+        ref_tool(ref, Path(refs.name) / str(index), args.python, args.runs)
+        for index, ref in enumerate(args.ref)
+    ]
     ports_tool, full = batch[0], Tool(
         "netmedic facts (all families)", wrapper_command(args.python, "facts", "--format", "json"),
         lambda _text: set(), max(3, args.runs // 2), {"PYTHONPATH": str(REPO / "agent")},
@@ -380,6 +388,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                            "time_wait_at_end": tw_end},
         "netmedic_command": " ".join(["PYTHONPATH=agent", *ports_tool.argv]),
         "python": args.python,
+        "refs": {ref: resolve(ref) for ref in args.ref},
         "results": {k: without_pairs(v) for k, v in results.items()},
         "flatness": {"low": without_pairs(flat_low), "high": without_pairs(flat_high)},
         "ratios": ratios,

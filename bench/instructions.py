@@ -32,7 +32,7 @@ from typing import Any, Dict, List, Optional
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadgen import PRESETS, LoadGen
 from record import write_result
-from wrapper_command import REPO, checkout, compile_agent, wrapper_command
+from wrapper_command import REPO, checkout, compile_agent, resolve, wrapper_command
 
 _COLLECTED = re.compile(r"Collected : (\d+)")
 
@@ -81,6 +81,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     record: Dict[str, Any] = {
         "preset": args.preset,
         "load": summary,
+        "refs": {ref: resolve(ref) for ref in args.ref},
         "commands": commands,
         "instructions": counts,
         "median": medians,

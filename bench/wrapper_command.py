@@ -59,3 +59,12 @@ def checkout(ref: Optional[str], into: Path) -> Dict[str, Path]:
     ).stdout  # fmt: skip
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return {"agent": into / "agent", "template": into / template}
+
+
+def resolve(ref: str) -> str:
+    """The commit ``ref`` names, for the record (``main`` moves)."""
+    done = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--verify", f"{ref}^{{commit}}"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return done.stdout.strip()
