@@ -44,9 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "agent"))
 from loadgen import PRESETS, LoadGen, tw_count
 from record import write_result
-from wrapper_command import checkout, compile_agent, resolve, wrapper_command
+from wrapper_command import REPO, checkout, compile_agent, resolve, wrapper_command
 
-REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv" / "bin"
 PYTHON = str(VENV / "python")
 # Targets run the agent with the system Python, from source on PYTHONPATH
@@ -318,7 +317,10 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
         "--python", default=TARGET_PYTHON if os.path.exists(TARGET_PYTHON) else sys.executable,
         help=f"interpreter for netmedic (default: {TARGET_PYTHON}, as on targets)",
     )  # fmt: skip
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if len(set(args.ref)) != len(args.ref):
+        parser.error(f"--ref given twice: {args.ref}")  # one row per ref
+    return args
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -334,8 +336,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     )  # fmt: skip
     batch = tools(args.lpf_runs, args.runs, args.python, no_pyc.name)
     refs = tempfile.TemporaryDirectory(prefix="netmedic-refs-")
-    if len(set(args.ref)) != len(args.ref):
-        raise SystemExit(f"--ref given twice: {args.ref}")
     ref_tools = [
         ref_tool(ref, Path(refs.name) / str(index), args.python, args.runs)
         for index, ref in enumerate(args.ref)

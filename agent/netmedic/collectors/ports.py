@@ -178,8 +178,6 @@ def sockets_json(
             yield ",".join(out)
             yield ","
             out.clear()
-        # The templates write what `encode` would for values of PortSocket's types
-        # (int, str, None: what the collectors build); other keys are encoded whole.
         if type(entry) is not dict or tuple(entry) != SOCKET_FIELDS:
             out.append(encode(entry))
             continue
