@@ -16,7 +16,10 @@ load (listeners first, TIME_WAIT later), then in the same run:
    each ``--ref``'s agent the same way (a before/after in one run), ``ss -tulpnH``,
    a psutil.net_connections script that maps owners, and
    ``community.general.listen_ports_facts`` (fewer runs: it forks ``ps`` twice
-   per socket), plus the full ``netmedic facts``;
+   per socket), plus the full ``netmedic facts``. Before each sample the
+   TIME_WAIT keeper refills to the preset's count and is stopped
+   (``LoadGen.top_up``), so its connection churn does not run beside the
+   sample; ``--busy-keeper`` leaves it running, as earlier rounds did;
 3. agreement: the (proto, address, port, pid) sets each tool reports for the
    load's sockets, compared with what the load generator knows it created.
 
@@ -197,19 +200,22 @@ def ref_tool(ref: str, into: Path, python: str, runs: int) -> Tool:
     return Tool(f"{PORTS} at {ref}", argv, parse_netmedic, runs, {"PYTHONPATH": str(tree["agent"])})
 
 
-def measure(batch: List[Tool]) -> Dict[str, Dict[str, Any]]:
+def measure(batch: List[Tool], settle: Callable[[], int]) -> Dict[str, Dict[str, Any]]:
     """Interleave runs across tools; keep each tool's samples and last output's pairs.
 
     Each round starts one tool further along, so that no tool always runs right
-    after the same one (the psutil script's second of CPU, say).
+    after the same one (the psutil script's second of CPU, say). ``settle()`` runs
+    before each sample and returns the TIME_WAIT count the sample starts at.
     """
     samples: Dict[str, List[Sample]] = {t.name: [] for t in batch}
+    time_wait: Dict[str, List[int]] = {t.name: [] for t in batch}
     pairs: Dict[str, Set[Pair]] = {}
     for round_ in range(max(t.runs for t in batch)):
         turn = round_ % len(batch)
         for tool in batch[turn:] + batch[:turn]:
             if round_ >= tool.runs:
                 continue
+            time_wait[tool.name].append(settle())
             sample, text = run_once(tool.argv, tool.env)
             samples[tool.name].append(sample)
             if sample.returncode != 0:
@@ -217,7 +223,9 @@ def measure(batch: List[Tool]) -> Dict[str, Dict[str, Any]]:
             pairs[tool.name] = tool.parse(text)
     return {
         tool.name: {**summarize(samples[tool.name]), "pairs": pairs.get(tool.name, set()),
-                    "peak_rss_kb": peak_rss_kb(tool)}
+                    "peak_rss_kb": peak_rss_kb(tool),
+                    "time_wait_min": min(time_wait[tool.name]),
+                    "time_wait_max": max(time_wait[tool.name])}
         for tool in batch
     }  # fmt: skip
 
@@ -228,7 +236,20 @@ def summarize(runs: List[Sample]) -> Dict[str, Any]:
         "wall_median_s": statistics.median(s.wall for s in runs),
         "wall_min_s": min(s.wall for s in runs),
         "cpu_median_s": statistics.median(s.cpu for s in runs),
+        "wall_s": [round(s.wall, 6) for s in runs],  # in round order: see paired_ratio
     }
+
+
+def paired_ratio(tool: Dict[str, Any], other: Dict[str, Any]) -> float:
+    """Median over rounds of ``tool``'s wall time over ``other``'s in the same round.
+
+    This VM's speed drifts by up to 1.8x over seconds (the same command, run
+    back to back, takes 45 ms for a while, then 80 ms); two samples of one
+    round are a few hundred ms apart, so their ratio cancels most of the
+    drift, which the ratio of the two medians keeps.
+    """
+    ratios: List[float] = [a / b for a, b in zip(tool["wall_s"], other["wall_s"])]
+    return statistics.median(ratios)
 
 
 def peak_rss_kb(tool: Tool) -> int:
@@ -310,6 +331,10 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument("--lpf-runs", type=int, default=2, help="listen_ports_facts runs")
     parser.add_argument("--no-lpf", action="store_true", help="skip listen_ports_facts")
     parser.add_argument(
+        "--busy-keeper", action="store_true",
+        help="leave the TIME_WAIT keeper running during samples (rounds before 2026-12-01 night)",
+    )  # fmt: skip
+    parser.add_argument(
         "--ref", action="append", default=[],
         help="also time `facts --only ports` of this git ref's agent, interleaved (repeat)",
     )  # fmt: skip
@@ -351,13 +376,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     started, load_at_start = time.time(), os.getloadavg()
     with no_pyc, refs, LoadGen(PRESETS[args.preset]) as load:
         tw_before = tw_count()
-        flat_low = measure([ports_tool])[ports_tool.name]
+        flat_low = measure([ports_tool], load.top_up)[ports_tool.name]
         flat_low["netlink_dump_ms"] = netlink_ms()
         tw_after = load.fill_time_wait(load.preset.time_wait)
-        flat_high = measure([ports_tool])[ports_tool.name]
+        settle = tw_count if args.busy_keeper else load.top_up
+        flat_high = measure([ports_tool], settle)[ports_tool.name]
         flat_high["netlink_dump_ms"] = netlink_ms()
-        results = measure(batch)
-        results[full.name] = measure([full])[full.name]
+        results = measure(batch, settle)
+        results[full.name] = measure([full], settle)[full.name]
         tw_end = tw_count()
         expected = expected_pairs(load)
         summary = load.summary()
@@ -368,11 +394,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         "netmedic_ports_vs_ss": base["wall_median_s"] / ss["wall_median_s"],
         "netmedic_ports_vs_ss_cpu": base["cpu_median_s"] / ss["cpu_median_s"],
         "netmedic_ports_vs_ss_min_wall": base["wall_min_s"] / ss["wall_min_s"],
+        "netmedic_ports_vs_ss_paired": paired_ratio(base, ss),
         "psutil_vs_netmedic_ports": (
             by_name["psutil script"]["wall_median_s"] / base["wall_median_s"]
         ),
         "time_wait_flatness": flat_high["wall_median_s"] / flat_low["wall_median_s"],
     }
+    for ref, tool in zip(args.ref, ref_tools):
+        ratios[f"netmedic_ports_at_{ref}_vs_ss_paired"] = paired_ratio(by_name[tool.name], ss)
     if "listen_ports_facts" in by_name:
         lpf = by_name["listen_ports_facts"]
         ratios["listen_ports_facts_vs_netmedic_ports"] = (
@@ -388,6 +417,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                            "time_wait_at_end": tw_end},
         "netmedic_command": " ".join(["PYTHONPATH=agent", *ports_tool.argv]),
         "python": args.python,
+        "keeper": "running" if args.busy_keeper else "stopped during samples",
         "refs": {ref: resolve(ref) for ref in args.ref},
         "results": {k: without_pairs(v) for k, v in results.items()},
         "flatness": {"low": without_pairs(flat_low), "high": without_pairs(flat_high)},
@@ -397,7 +427,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     out = write_result(f"ports-{args.preset}", record, started, load_at_start)
     print(f"## ports benchmark, preset {args.preset} ({summary})\n")
     print(f"netmedic command: {record['netmedic_command']}; load average at start "
-          f"{load_at_start[0]:.2f}, at end {os.getloadavg()[0]:.2f}\n")  # fmt: skip
+          f"{load_at_start[0]:.2f}, at end {os.getloadavg()[0]:.2f}; TIME_WAIT keeper "
+          f"{record['keeper']}, TIME_WAIT at the samples' start "
+          f"{min(r['time_wait_min'] for r in results.values())}-"
+          f"{max(r['time_wait_max'] for r in results.values())}\n")  # fmt: skip
     print(table(list(results.items()), base))
     print(
         f"\nTIME_WAIT flatness: {flat_low['wall_median_s'] * 1e3:.1f} ms at {tw_before} TIME_WAIT, "

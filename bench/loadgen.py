@@ -10,6 +10,12 @@ TIME_WAIT), spread over several 127.0.0.x destinations so no 4-tuple space
 runs out. Everything is killed on exit, on SIGTERM/SIGINT, and (PDEATHSIG)
 if this process dies.
 
+Keeping 60,000 TIME_WAIT sockets means ~1,000 new connections a second, in
+bursts, on the same two CPUs as whatever is being timed. ``load.top_up()``
+lets the keeper refill to its target and then stops it (SIGSTOP) until the
+next ``top_up()``: a benchmark calls it before each sample, so the sample runs
+against the full TIME_WAIT table without the keeper's churn beside it.
+
 Command line: ``python bench/loadgen.py --preset medium --time-wait`` holds the
 load until Ctrl-C and prints what it created.
 """
@@ -163,11 +169,13 @@ def _time_wait_keeper(target: int) -> None:
     listeners = [_bind("tcp", f"127.0.0.{10 + k}", TIME_WAIT_PORT) for k in range(destinations)]
     for listener in listeners:
         listener.listen(512)
+    # SIGUSR1 (top_up) ends the idle wait at once: blocked, so it is only ever waited for.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
     turn = 0
     while True:
         missing = target - tw_count()
         if missing <= 0:
-            time.sleep(0.5)
+            signal.sigtimedwait({signal.SIGUSR1}, 0.5)
             continue
         for _ in range(min(missing, 5000)):  # bounded batch, then re-read the count
             listener = listeners[turn % destinations]
@@ -201,6 +209,7 @@ class LoadGen:
         self.workers: List[int] = []
         self.failed = 0  # planned sockets whose bind failed (port already taken)
         self._keeper: Optional[int] = None
+        self._keeper_target = 0
         self._old_handlers: Dict[int, object] = {}
 
     def __enter__(self) -> LoadGen:
@@ -270,16 +279,32 @@ class LoadGen:
                 _time_wait_keeper(target)
             finally:
                 os._exit(1)
-        self._keeper = pid
+        self._keeper, self._keeper_target = pid, target
         deadline = time.monotonic() + timeout
         while tw_count() < target * 0.98 and time.monotonic() < deadline:
             time.sleep(0.2)
         return tw_count()
 
+    def top_up(self, timeout: float = 5.0) -> int:
+        """Let the keeper refill to its target, then stop it; the TIME_WAIT count.
+
+        The count then only falls, by the sockets that expire (~1,000 a second
+        at 60,000), until the next call. Without a keeper, just the count.
+        """
+        if self._keeper is None:
+            return tw_count()
+        os.kill(self._keeper, signal.SIGCONT)
+        os.kill(self._keeper, signal.SIGUSR1)  # wake it from its idle wait
+        deadline = time.monotonic() + timeout
+        while (count := tw_count()) < self._keeper_target and time.monotonic() < deadline:
+            time.sleep(0.002)
+        os.kill(self._keeper, signal.SIGSTOP)
+        return count
+
     def stop_time_wait(self) -> None:
         """Stop topping up; the existing TIME_WAIT sockets expire within 60 s."""
         if self._keeper is not None:
-            _kill_and_reap(self._keeper, group=False)
+            _kill_and_reap(self._keeper, group=False)  # SIGKILL ends a stopped process too
             self._keeper = None
 
     def close(self) -> None:
