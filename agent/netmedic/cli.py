@@ -25,6 +25,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy rea
 
 if TYPE_CHECKING:
     from typing import (
+        Any,
         Callable,
         Dict,
         Iterable,
@@ -107,12 +108,28 @@ def _render(doc: object, output_format: str, pretty: bool) -> Iterable[str]:
         add_site_dirs()
         import yaml  # noqa: PLC0415 - only for --format yaml
 
-        return [str(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))]
+        return [str(yaml.dump(doc, Dumper=_plain_dumper(yaml), sort_keys=False,
+                              default_flow_style=False))]  # fmt: skip
     if pretty:
         import json  # noqa: PLC0415 - not needed for usage errors
 
         return [json.dumps(doc, indent=2), "\n"]
     return _lines(_compact_json_pieces(doc))
+
+
+def _plain_dumper(yaml: Any) -> Any:
+    """yaml's SafeDumper, writing a value held in several places out in each of them.
+
+    The document shares objects (one owner dict for all the sockets its process
+    holds); SafeDumper would write the first as ``&id001`` and the others as
+    ``*id001``, which a reader has to chase. Without aliases it reads like the JSON.
+    """
+
+    class PlainDumper(yaml.SafeDumper):  # type: ignore[misc]
+        def ignore_aliases(self, data: object) -> bool:
+            return True
+
+    return PlainDumper
 
 
 def _lines(pieces: Iterable[str]) -> Iterator[str]:

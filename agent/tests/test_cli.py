@@ -130,6 +130,16 @@ def test_yaml_format() -> None:
     assert yaml.safe_load(out.getvalue())["ephemeral"]["tcp_tw_reuse"] in (0, 1, 2)
 
 
+def test_yaml_writes_a_shared_value_out_where_it_is_held() -> None:
+    """One owner dict for two sockets: written twice, never as an &id001 / *id001 pair."""
+    owner = {"pid": 812, "name": "gmediarender", "unit": "gmediarender.service"}
+    doc = {"ports": {"sockets": [{"port": 1900, "owner": owner}, {"port": 49152, "owner": owner}]}}
+    text = "".join(cli._render(doc, "yaml", pretty=False))
+    assert "&" not in text and "*" not in text
+    assert text.count("unit: gmediarender.service") == 2
+    assert yaml.safe_load(text) == doc
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
