@@ -261,6 +261,10 @@ def test_sharing_on_declared_udp_ports() -> None:
         {"reuse_addr": None, "reuse_port": None},
         {"reuse_addr": None, "reuse_port": None},
     ]
+    # The unread ones are one dict, which the read ones are not, nor a later run's.
+    assert sharing[3] is sharing[4] and all(s is not sharing[3] for s in sharing[:3])
+    again = ports.collect(Context())["sockets"]
+    assert all(entry["sharing"] is not sharing[3] for entry in again)
 
 
 def test_time_wait_heavy_host_returns_only_bound_sockets(farm: Farm) -> None:
