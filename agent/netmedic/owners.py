@@ -39,6 +39,22 @@ if TYPE_CHECKING:  # typing takes longer to import than the sock_diag dump: anno
         start_time: Optional[float]
         denied: List[str]
 
+    # What _owner_fields_at reads: name (from comm, when asked), uid, user, exe, unit,
+    # container_id.
+    _OwnerFields = Tuple[
+        Optional[str], Optional[int], Optional[str], Optional[str], Optional[str], Optional[str]
+    ]
+
+    class OwnerIdentity(TypedDict):
+        """What :func:`owner_identity` returns: the ports family's ``owner``."""
+
+        pid: int
+        name: Optional[str]
+        exe: Optional[str]
+        user: Optional[str]
+        unit: Optional[str]
+        container_id: Optional[str]
+
 
 GONE = "gone"  # ENOENT/ESRCH: the process (or this file of it) does not exist
 DENIED = "denied"  # EACCES/EPERM: exists, we may not read it
@@ -398,16 +414,41 @@ def process_identity(
         posix.close(dir_fd)
 
 
+def owner_identity(ctx: Context, pid: int) -> Optional[OwnerIdentity]:
+    """pid, name, exe, user, unit and container_id of ``pid``: a port owner.
+
+    ``process_identity(ctx, pid, netns=False, lineage=False, cmdline=False)``'s
+    reads of those fields (:func:`_owner_fields_at`), without building and copying
+    the fields it leaves None: the ports family calls this for every process
+    holding a socket, hundreds on a busy host. None if the process does not
+    exist; a field we may not read is None.
+    """
+    try:
+        dir_fd = posix.open(f"{ctx.proc_dir}/{pid}", _DIR_FLAGS)
+    except OSError as exc:
+        if _failure(exc) == GONE:
+            return None
+        fields: Optional[_OwnerFields] = (None, None, None, None, None, None)
+    else:
+        try:
+            fields = _owner_fields_at(ctx, dir_fd, [], comm=True)
+        finally:
+            posix.close(dir_fd)
+    if fields is None:
+        return None
+    name, _uid, user, exe, unit, container_id = fields
+    return {
+        "pid": pid, "name": name, "exe": exe, "user": user, "unit": unit,
+        "container_id": container_id,
+    }  # fmt: skip
+
+
 def _unreadable(pid: int) -> ProcessIdentity:
     fields = ["ppid", "name", "exe", "cmdline", "user", "uid", "unit", "container_id", "netns"]
-    return _empty_identity(pid, [*fields, "start_time"])
-
-
-def _empty_identity(pid: int, denied: List[str]) -> ProcessIdentity:
     return {
         "pid": pid, "ppid": None, "name": None, "exe": None, "cmdline": None, "user": None,
         "uid": None, "unit": None, "container_id": None, "netns": None, "start_time": None,
-        "denied": denied,
+        "denied": [*fields, "start_time"],
     }  # fmt: skip
 
 
@@ -416,54 +457,88 @@ def _identity_at(
 ) -> Optional[ProcessIdentity]:
     # One try per file: a file we may not read names its fields in `denied`, a
     # missing one (a kernel thread has no exe) is None, a missing name means gone.
-    identity = _empty_identity(pid, [])
-    denied = identity["denied"]
-    try:
-        if lineage:
-            _parse_lineage(identity, _read_at(dir_fd, "stat"))
-        else:
-            identity["name"] = parse_comm(_read_at(dir_fd, "comm"))
-    except OSError as exc:
-        outcome = _failure(exc)
-        if outcome == GONE:
-            return None  # exited between the listing and now
-        if outcome == DENIED:
-            denied += ["name", "ppid", "start_time"] if lineage else ["name"]
-    try:
-        uid = posix.fstat(dir_fd).st_uid
-        identity["uid"], identity["user"] = uid, user_name(ctx, uid)
-    except OSError:
-        denied += ["uid", "user"]
-    try:
-        identity["exe"] = posix.readlink("exe", dir_fd=dir_fd)
-    except OSError as exc:
-        _deny_on_eacces(exc, denied, ("exe",))
+    denied: List[str] = []
+    name: Optional[str] = None
+    ppid: Optional[int] = None
+    start_time: Optional[float] = None
+    if lineage:
+        try:
+            name, ppid, start_time = _parse_lineage(_read_at(dir_fd, "stat"))
+        except OSError as exc:
+            outcome = _failure(exc)
+            if outcome == GONE:
+                return None  # exited between the listing and now
+            if outcome == DENIED:
+                denied += ["name", "ppid", "start_time"]
+    fields = _owner_fields_at(ctx, dir_fd, denied, comm=not lineage)
+    if fields is None:
+        return None
+    comm, uid, user, exe, unit, container_id = fields
+    args: Optional[List[str]] = None
     if cmdline:
         try:
-            identity["cmdline"] = parse_cmdline(_read_at(dir_fd, "cmdline"))
+            args = parse_cmdline(_read_at(dir_fd, "cmdline"))
         except OSError as exc:
             _deny_on_eacces(exc, denied, ("cmdline",))
-    try:
-        cgroup = _read_at(dir_fd, "cgroup").decode("utf-8", "replace")
-        identity["unit"], identity["container_id"] = unit_of_cgroup(cgroup)
-    except OSError as exc:
-        _deny_on_eacces(exc, denied, ("unit", "container_id"))
+    link: Optional[str] = None
     if netns:
         try:
-            identity["netns"] = posix.readlink("ns/net", dir_fd=dir_fd)
+            link = posix.readlink("ns/net", dir_fd=dir_fd)
         except OSError as exc:
             _deny_on_eacces(exc, denied, ("netns",))
-    return identity
+    return {
+        "pid": pid, "ppid": ppid, "name": name if lineage else comm, "exe": exe,
+        "cmdline": args, "user": user, "uid": uid, "unit": unit, "container_id": container_id,
+        "netns": link, "start_time": start_time, "denied": denied,
+    }  # fmt: skip
 
 
-def _parse_lineage(identity: ProcessIdentity, raw: bytes) -> None:
-    """Fill name, ppid and start_time from the text of ``stat``."""
+def _owner_fields_at(
+    ctx: Context, dir_fd: int, denied: List[str], *, comm: bool
+) -> Optional[_OwnerFields]:
+    """The fields a port owner and a process identity share, None if the process is gone.
+
+    The one place they are read (see :func:`_identity_at` for the rules).
+    """
+    name: Optional[str] = None
+    if comm:
+        try:
+            name = parse_comm(_read_at(dir_fd, "comm"))
+        except OSError as exc:
+            outcome = _failure(exc)
+            if outcome == GONE:
+                return None  # exited between the listing and now
+            if outcome == DENIED:
+                denied.append("name")
+    uid: Optional[int] = None
+    user: Optional[str] = None
+    try:
+        uid = posix.fstat(dir_fd).st_uid
+        user = user_name(ctx, uid)
+    except OSError:
+        denied += ["uid", "user"]
+    exe: Optional[str] = None
+    try:
+        exe = posix.readlink("exe", dir_fd=dir_fd)
+    except OSError as exc:
+        _deny_on_eacces(exc, denied, ("exe",))
+    unit: Optional[str] = None
+    container_id: Optional[str] = None
+    try:
+        cgroup = _read_at(dir_fd, "cgroup").decode("utf-8", "replace")
+        unit, container_id = unit_of_cgroup(cgroup)
+    except OSError as exc:
+        _deny_on_eacces(exc, denied, ("unit", "container_id"))
+    return name, uid, user, exe, unit, container_id
+
+
+def _parse_lineage(raw: bytes) -> Tuple[Optional[str], Optional[int], Optional[float]]:
+    """(name, ppid, start_time) from the text of ``stat``; all None when it is malformed."""
     try:
         name, ppid, ticks = parse_stat(raw.decode("utf-8", "replace"))
-        identity["name"], identity["ppid"] = name, ppid
-        identity["start_time"] = round(ticks / _CLOCK_TICKS, 2)
     except (ValueError, IndexError):
-        pass  # malformed stat (fixture or future kernel): leave the fields null
+        return None, None, None  # malformed stat (fixture or future kernel): null fields
+    return name, ppid, round(ticks / _CLOCK_TICKS, 2)
 
 
 def _deny_on_eacces(exc: OSError, denied: List[str], fields: Tuple[str, ...]) -> None:

@@ -208,6 +208,44 @@ def test_identity_without_lineage_names_from_comm() -> None:
     assert owners.process_identity(fixture_ctx(), 4242, lineage=False) is None
 
 
+OWNER_KEYS = ("pid", "name", "exe", "user", "unit", "container_id")
+
+
+def owner_part(identity: Any) -> Any:
+    """The fields of a process identity a port owner has, in an owner's order."""
+    return None if identity is None else {key: identity[key] for key in OWNER_KEYS}
+
+
+@pytest.mark.parametrize("pid", [812, 813, 900, 1000, 4242, 5])
+def test_owner_identity_is_the_identity_s_owner_fields(pid: int) -> None:
+    """One way to read them: 813 lacks exe and ns, 1000's stat is malformed, 4242 vanished."""
+    ctx = fixture_ctx()
+    light = owners.process_identity(ctx, pid, netns=False, lineage=False, cmdline=False)
+    owner = owners.owner_identity(ctx, pid)
+    assert owner == owner_part(light)
+    assert owner is None or tuple(owner) == OWNER_KEYS
+
+
+def test_owner_identity_of_real_denied_and_vanished_processes(holder: subprocess.Popen) -> None:
+    def work() -> Any:
+        return {
+            "owner": owners.owner_identity(Context(), holder.pid),
+            "identity": owners.process_identity(Context(), holder.pid, lineage=False),
+            "root": owners.owner_identity(Context(), 1),
+        }
+
+    assert owners.owner_identity(Context(), holder.pid) == owner_part(
+        owners.process_identity(Context(), holder.pid)
+    )
+    unprivileged = as_nobody(work)
+    assert unprivileged["owner"] == owner_part(unprivileged["identity"])
+    assert unprivileged["owner"]["exe"] is None  # denied: None, and still the owner
+    assert unprivileged["root"]["pid"] == 1
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    assert owners.owner_identity(Context(), proc.pid) is None
+
+
 def test_identity_vanished_is_none() -> None:
     assert owners.process_identity(fixture_ctx(), 4242) is None  # dir listed, files gone
     assert owners.process_identity(fixture_ctx(), 5) is None  # never existed

@@ -42,15 +42,8 @@ if TYPE_CHECKING:  # no typing, socket or psutil import at run time on the fast 
 
     from ..context import Context
 
-    class Owner(TypedDict):
-        """The lowest pid holding the socket, as :func:`owners.process_identity` reads it."""
-
-        pid: int
-        name: Optional[str]
-        exe: Optional[str]
-        user: Optional[str]
-        unit: Optional[str]
-        container_id: Optional[str]
+    # The lowest pid holding the socket, as owners.owner_identity reads it.
+    Owner = owners.OwnerIdentity
 
     class Sharing(TypedDict):
         """Socket options of the holder's socket; null when not read or not readable."""
@@ -158,8 +151,8 @@ _NO_PIDS: List[int] = []  # compared with, never handed out
 # the key order (tuple(entry)) and unpacking entry.values() in bytecode.
 _socket_values = itemgetter(*SOCKET_FIELDS)
 _SOCKET_KEYS = len(SOCKET_FIELDS)
-# The keys of an owner in the order _owner_of writes them (test_ports checks it): the
-# owner template's. An owner is written once per owner, but there are hundreds.
+# The keys of an owner in the order owners.owner_identity writes them (test_ports checks
+# it): the owner template's. An owner is written once per owner, but there are hundreds.
 OWNER_FIELDS = ("pid", "name", "exe", "user", "unit", "container_id")
 _OWNER = '{"pid":%d,"name":%s,"exe":%s,"user":%s,"unit":%s,"container_id":%s}'
 
@@ -242,7 +235,7 @@ def sockets_json(
 
 
 def owner_json(owner: Any, encode: Callable[[object], str], quote: Callable[[str], str]) -> str:
-    """``encode(owner)``; an owner as _owner_of builds it goes through a template.
+    """``encode(owner)``; an owner as owners.owner_identity builds it takes a template.
 
     Half the instructions of the C encoder, which makes a string per key and
     value. Anything else (None, other keys or order, a pid that is not an int,
@@ -305,22 +298,8 @@ class _IdentityCache(_OwnerByPid):
         self._ctx = ctx
 
     def __missing__(self, pid: int) -> Optional[Owner]:
-        # netns=False: every socket here is in the namespace own_netns() names;
-        # lineage=False, cmdline=False: an owner has no ppid, start_time or cmdline
-        # field (the processes family has them for the processes it tracks).
-        identity = owners.process_identity(
-            self._ctx, pid, netns=False, lineage=False, cmdline=False
-        )
-        owner = self[pid] = None if identity is None else _owner_of(identity)
+        owner = self[pid] = owners.owner_identity(self._ctx, pid)
         return owner
-
-
-def _owner_of(identity: owners.ProcessIdentity) -> Owner:
-    return {
-        "pid": identity["pid"], "name": identity["name"], "exe": identity["exe"],
-        "user": identity["user"], "unit": identity["unit"],
-        "container_id": identity["container_id"],
-    }  # fmt: skip
 
 
 def sort_key(entry: PortSocket) -> Tuple[str, int, str, int, int]:
