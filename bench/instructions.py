@@ -39,7 +39,9 @@ _COLLECTED = re.compile(r"Collected : (\d+)")
 
 def instructions(argv: List[str], agent: Path) -> int:
     """User-space instructions callgrind counts for one run of ``argv``."""
-    env = {**os.environ, "PYTHONPATH": str(agent)}
+    # A fixed hash seed: str hashes decide dict layouts and so collisions, which
+    # move a run's count by up to ~1% from one seed to the next.
+    env = {**os.environ, "PYTHONPATH": str(agent), "PYTHONHASHSEED": "0"}
     done = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False,
