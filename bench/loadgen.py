@@ -169,8 +169,8 @@ def _time_wait_keeper(target: int) -> None:
     listeners = [_bind("tcp", f"127.0.0.{10 + k}", TIME_WAIT_PORT) for k in range(destinations)]
     for listener in listeners:
         listener.listen(512)
-    # SIGUSR1 (top_up) ends the idle wait at once: blocked, so it is only ever waited for.
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    # SIGUSR1 (top_up) ends the idle wait at once; fill_time_wait forks this child
+    # with it blocked, so it is only ever waited for, never a kill.
     turn = 0
     while True:
         missing = target - tw_count()
@@ -273,12 +273,14 @@ class LoadGen:
     def fill_time_wait(self, target: int, timeout: float = 60.0) -> int:
         """Start the TIME_WAIT keeper and wait until the count reaches ~``target``."""
         self.stop_time_wait()
+        unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
         pid = os.fork()
         if pid == 0:
             try:
                 _time_wait_keeper(target)
             finally:
                 os._exit(1)
+        signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
         self._keeper, self._keeper_target = pid, target
         deadline = time.monotonic() + timeout
         while tw_count() < target * 0.98 and time.monotonic() < deadline:
@@ -299,6 +301,12 @@ class LoadGen:
         while (count := tw_count()) < self._keeper_target and time.monotonic() < deadline:
             time.sleep(0.002)
         os.kill(self._keeper, signal.SIGSTOP)
+        # The signal is only queued: wait until the keeper has stopped (it may be on
+        # the other CPU, mid-connection), so that the sample starts without it.
+        _pid, status = os.waitpid(self._keeper, os.WUNTRACED)
+        if not os.WIFSTOPPED(status):
+            self._keeper = None
+            raise RuntimeError(f"the TIME_WAIT keeper ended (wait status {status})")
         return count
 
     def stop_time_wait(self) -> None:
