@@ -245,8 +245,9 @@ def paired_ratio(tool: Dict[str, Any], other: Dict[str, Any]) -> float:
 
     This VM's speed drifts by up to 1.8x over seconds (the same command, run
     back to back, takes 45 ms for a while, then 80 ms); two samples of one
-    round are a few hundred ms apart, so their ratio cancels most of the
-    drift, which the ratio of the two medians keeps.
+    round are at most a round apart (~1.5 s on large, the psutil script's
+    second included; more in the rounds with listen_ports_facts), so their
+    ratio cancels most of the drift, which the ratio of the two medians keeps.
     """
     ratios: List[float] = [a / b for a, b in zip(tool["wall_s"], other["wall_s"])]
     return statistics.median(ratios)
@@ -402,6 +403,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     }
     for ref, tool in zip(args.ref, ref_tools):
         ratios[f"netmedic_ports_at_{ref}_vs_ss_paired"] = paired_ratio(by_name[tool.name], ss)
+        ratios[f"netmedic_ports_at_{ref}_vs_netmedic_ports_paired"] = paired_ratio(
+            by_name[tool.name], base
+        )
     if "listen_ports_facts" in by_name:
         lpf = by_name["listen_ports_facts"]
         ratios["listen_ports_facts_vs_netmedic_ports"] = (

@@ -274,13 +274,15 @@ class LoadGen:
         """Start the TIME_WAIT keeper and wait until the count reaches ~``target``."""
         self.stop_time_wait()
         unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
-        pid = os.fork()
-        if pid == 0:
-            try:
-                _time_wait_keeper(target)
-            finally:
-                os._exit(1)
-        signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    _time_wait_keeper(target)
+                finally:
+                    os._exit(1)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)  # the child keeps it blocked
         self._keeper, self._keeper_target = pid, target
         deadline = time.monotonic() + timeout
         while tw_count() < target * 0.98 and time.monotonic() < deadline:
@@ -288,17 +290,18 @@ class LoadGen:
         return tw_count()
 
     def top_up(self, timeout: float = 5.0) -> int:
-        """Let the keeper refill to its target, then stop it; the TIME_WAIT count.
+        """Let the keeper refill to its target, then stop it; the TIME_WAIT count then.
 
         The count then only falls, by the sockets that expire (~1,000 a second
-        at 60,000), until the next call. Without a keeper, just the count.
+        at 60,000), until the next call. Below the target if the keeper could
+        not reach it within ``timeout``. Without a keeper, just the count.
         """
         if self._keeper is None:
             return tw_count()
         os.kill(self._keeper, signal.SIGCONT)
         os.kill(self._keeper, signal.SIGUSR1)  # wake it from its idle wait
         deadline = time.monotonic() + timeout
-        while (count := tw_count()) < self._keeper_target and time.monotonic() < deadline:
+        while tw_count() < self._keeper_target and time.monotonic() < deadline:
             time.sleep(0.002)
         os.kill(self._keeper, signal.SIGSTOP)
         # The signal is only queued: wait until the keeper has stopped (it may be on
@@ -307,7 +310,7 @@ class LoadGen:
         if not os.WIFSTOPPED(status):
             self._keeper = None
             raise RuntimeError(f"the TIME_WAIT keeper ended (wait status {status})")
-        return count
+        return tw_count()  # read once it has stopped: what the next sample starts with
 
     def stop_time_wait(self) -> None:
         """Stop topping up; the existing TIME_WAIT sockets expire within 60 s."""

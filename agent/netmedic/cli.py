@@ -173,8 +173,9 @@ def _compact_json_pieces(doc: object) -> Iterator[str]:
         yield json.dumps(doc, separators=(",", ":"))
         return
     # The arguments json.encoder.JSONEncoder.iterencode passes (Python 3.6-3.14):
-    # markers (None: no cycle check, a facts document is a tree), default, string
-    # encoder, indent, key separator, item separator, sort_keys, skipkeys, allow_nan.
+    # markers (None: no cycle check; a facts document shares objects, but none holds
+    # itself), default, string encoder, indent, key separator, item separator,
+    # sort_keys, skipkeys, allow_nan.
     encoder = make_encoder(
         None, _not_serializable, encode_basestring_ascii, None, ":", ",", False, False, True
     )

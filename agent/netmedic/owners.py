@@ -39,11 +39,12 @@ if TYPE_CHECKING:  # typing takes longer to import than the sock_diag dump: anno
         start_time: Optional[float]
         denied: List[str]
 
-    # What _owner_fields_at reads: name (from comm, when asked), uid, user, exe, unit,
-    # container_id.
-    _OwnerFields = Tuple[
-        Optional[str], Optional[int], Optional[str], Optional[str], Optional[str], Optional[str]
-    ]
+    # What _fields_at reads: name (from comm, when asked), uid, user, exe, cmdline (when
+    # asked), unit, container_id.
+    _Fields = Tuple[
+        Optional[str], Optional[int], Optional[str], Optional[str], Optional[List[str]],
+        Optional[str], Optional[str],
+    ]  # fmt: skip
 
     class OwnerIdentity(TypedDict):
         """What :func:`owner_identity` returns: the ports family's ``owner``."""
@@ -418,7 +419,7 @@ def owner_identity(ctx: Context, pid: int) -> Optional[OwnerIdentity]:
     """pid, name, exe, user, unit and container_id of ``pid``: a port owner.
 
     ``process_identity(ctx, pid, netns=False, lineage=False, cmdline=False)``'s
-    reads of those fields (:func:`_owner_fields_at`), without building and copying
+    reads of those fields (:func:`_fields_at`), without building and copying
     the fields it leaves None: the ports family calls this for every process
     holding a socket, hundreds on a busy host. None if the process does not
     exist; a field we may not read is None.
@@ -428,15 +429,15 @@ def owner_identity(ctx: Context, pid: int) -> Optional[OwnerIdentity]:
     except OSError as exc:
         if _failure(exc) == GONE:
             return None
-        fields: Optional[_OwnerFields] = (None, None, None, None, None, None)
+        fields: Optional[_Fields] = (None, None, None, None, None, None, None)
     else:
         try:
-            fields = _owner_fields_at(ctx, dir_fd, [], comm=True)
+            fields = _fields_at(ctx, dir_fd, [], comm=True, cmdline=False)
         finally:
             posix.close(dir_fd)
     if fields is None:
         return None
-    name, _uid, user, exe, unit, container_id = fields
+    name, _uid, user, exe, _cmdline, unit, container_id = fields
     return {
         "pid": pid, "name": name, "exe": exe, "user": user, "unit": unit,
         "container_id": container_id,
@@ -470,16 +471,10 @@ def _identity_at(
                 return None  # exited between the listing and now
             if outcome == DENIED:
                 denied += ["name", "ppid", "start_time"]
-    fields = _owner_fields_at(ctx, dir_fd, denied, comm=not lineage)
+    fields = _fields_at(ctx, dir_fd, denied, comm=not lineage, cmdline=cmdline)
     if fields is None:
         return None
-    comm, uid, user, exe, unit, container_id = fields
-    args: Optional[List[str]] = None
-    if cmdline:
-        try:
-            args = parse_cmdline(_read_at(dir_fd, "cmdline"))
-        except OSError as exc:
-            _deny_on_eacces(exc, denied, ("cmdline",))
+    comm, uid, user, exe, args, unit, container_id = fields
     link: Optional[str] = None
     if netns:
         try:
@@ -493,12 +488,13 @@ def _identity_at(
     }  # fmt: skip
 
 
-def _owner_fields_at(
-    ctx: Context, dir_fd: int, denied: List[str], *, comm: bool
-) -> Optional[_OwnerFields]:
-    """The fields a port owner and a process identity share, None if the process is gone.
+def _fields_at(
+    ctx: Context, dir_fd: int, denied: List[str], *, comm: bool, cmdline: bool
+) -> Optional[_Fields]:
+    """The fields a port owner and a process identity share, and cmdline; None if gone.
 
-    The one place they are read (see :func:`_identity_at` for the rules).
+    The one place they are read (see :func:`_identity_at` for the rules), in the
+    order ``denied`` names them.
     """
     name: Optional[str] = None
     if comm:
@@ -513,15 +509,22 @@ def _owner_fields_at(
     uid: Optional[int] = None
     user: Optional[str] = None
     try:
-        uid = posix.fstat(dir_fd).st_uid
-        user = user_name(ctx, uid)
+        owner_uid = posix.fstat(dir_fd).st_uid
     except OSError:
         denied += ["uid", "user"]
+    else:
+        uid, user = owner_uid, user_name(ctx, owner_uid)
     exe: Optional[str] = None
     try:
         exe = posix.readlink("exe", dir_fd=dir_fd)
     except OSError as exc:
         _deny_on_eacces(exc, denied, ("exe",))
+    args: Optional[List[str]] = None
+    if cmdline:
+        try:
+            args = parse_cmdline(_read_at(dir_fd, "cmdline"))
+        except OSError as exc:
+            _deny_on_eacces(exc, denied, ("cmdline",))
     unit: Optional[str] = None
     container_id: Optional[str] = None
     try:
@@ -529,7 +532,7 @@ def _owner_fields_at(
         unit, container_id = unit_of_cgroup(cgroup)
     except OSError as exc:
         _deny_on_eacces(exc, denied, ("unit", "container_id"))
-    return name, uid, user, exe, unit, container_id
+    return name, uid, user, exe, args, unit, container_id
 
 
 def _parse_lineage(raw: bytes) -> Tuple[Optional[str], Optional[int], Optional[float]]:

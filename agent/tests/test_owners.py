@@ -276,6 +276,17 @@ def test_denied_fd_dir_and_file(shared_copy: Path) -> None:
     }
 
 
+def test_denied_names_the_fields_in_the_order_they_are_read(shared_copy: Path) -> None:
+    """stat, the uid, exe, cmdline, cgroup, ns: cmdline before unit, as it always was."""
+    for name in ("cgroup", "stat"):
+        os.chmod(shared_copy / "proc" / "813" / name, 0o000)
+    ctx = fixture_ctx(shared_copy)
+    identity = as_nobody(lambda: owners.process_identity(ctx, 813))
+    assert identity["denied"] == ["name", "ppid", "start_time", "cmdline", "unit", "container_id"]
+    owner = as_nobody(lambda: owners.owner_identity(ctx, 813))
+    assert (owner["name"], owner["unit"]) == ("gmr (worker) 2", None)  # comm still readable
+
+
 def test_denied_fd_links_in_a_listable_fd_dir(shared_copy: Path) -> None:
     # r-- without x: the fd names list, their links do not read (EACCES), as for a
     # root without CAP_SYS_PTRACE; the process is denied, not taken for gone.
