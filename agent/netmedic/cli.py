@@ -25,7 +25,6 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy rea
 
 if TYPE_CHECKING:
     from typing import (
-        Any,
         Callable,
         Dict,
         Iterable,
@@ -37,7 +36,10 @@ if TYPE_CHECKING:
         Sequence,
         TextIO,
         Tuple,
+        Type,
     )
+
+    from yaml import SafeDumper
 
     Command = Callable[[Sequence[str], TextIO], int]
 
@@ -108,7 +110,7 @@ def _render(doc: object, output_format: str, pretty: bool) -> Iterable[str]:
         add_site_dirs()
         import yaml  # noqa: PLC0415 - only for --format yaml
 
-        return [str(yaml.dump(doc, Dumper=_plain_dumper(yaml), sort_keys=False,
+        return [str(yaml.dump(doc, Dumper=_plain_dumper(), sort_keys=False,
                               default_flow_style=False))]  # fmt: skip
     if pretty:
         import json  # noqa: PLC0415 - not needed for usage errors
@@ -117,15 +119,17 @@ def _render(doc: object, output_format: str, pretty: bool) -> Iterable[str]:
     return _lines(_compact_json_pieces(doc))
 
 
-def _plain_dumper(yaml: Any) -> Any:
+def _plain_dumper() -> Type[SafeDumper]:
     """yaml's SafeDumper, writing a value held in several places out in each of them.
 
     The document shares objects (one owner dict for all the sockets its process
     holds); SafeDumper would write the first as ``&id001`` and the others as
     ``*id001``, which a reader has to chase. Without aliases it reads like the JSON.
+    Called once _render has imported yaml (from the site directories).
     """
+    import yaml  # noqa: PLC0415 - already imported by _render: a lookup
 
-    class PlainDumper(yaml.SafeDumper):  # type: ignore[misc]
+    class PlainDumper(yaml.SafeDumper):
         def ignore_aliases(self, data: object) -> bool:
             return True
 
