@@ -145,24 +145,22 @@ def main() -> None:
         )
     sys.path.insert(0, module.params["agent_path"])
     try:
-        from netmedic.context import Context  # noqa: PLC0415 -- the path is known only now
-        from netmedic.facts import gather  # noqa: PLC0415
+        from netmedic import api  # noqa: PLC0415 -- the path is known only now
+        from netmedic.context import Context  # noqa: PLC0415
     except ImportError as exc:
         module.fail_json(
             msg=f"netmedic agent not found under {module.params['agent_path']}: {exc}; "
             "install it with the netmedic_agent role or set agent_path"
         )
-    # An empty config makes gather() and the diagnosis read the host's file.
+    # An empty config makes the collectors and the diagnosis read the host's file.
     context = Context(only=module.params["only"] or None, config=module.params["config"] or {})
     if not module.params["diagnose"]:
-        module.exit_json(changed=False, ansible_facts={"netmedic": gather(context)})
+        module.exit_json(changed=False, ansible_facts={"netmedic": api.collect(context)})
 
-    from netmedic.commands import evaluate  # noqa: PLC0415 -- yaml and the catalog: only here
-
-    document, diagnosis = evaluate(context, {})
+    host = api.diagnose_host(context)
     module.exit_json(
         changed=False,
-        ansible_facts={"netmedic": document, "netmedic_diagnosis": diagnosis.to_dict()},
+        ansible_facts={"netmedic": host.facts, "netmedic_diagnosis": host.diagnosis.to_dict()},
     )
 
 

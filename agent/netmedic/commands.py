@@ -74,11 +74,16 @@ def _load_config(ctx: Context, path: str) -> Tuple[Dict[str, Any], Optional[str]
 
 
 def evaluate(
-    ctx: Context, options: Mapping[str, str], only: Optional[Sequence[str]] = None
-) -> Tuple[Dict[str, Any], Diagnosis]:
-    """Facts (read from ``--facts`` or collected now) and their diagnosis."""
+    ctx: Context,
+    options: Mapping[str, str],
+    only: Optional[Sequence[str]] = None,
+    facts: Optional[Mapping[str, Any]] = None,
+) -> Tuple[Dict[str, Any], Dict[str, Any], Diagnosis]:
+    """Facts (given, read from ``--facts`` or collected now), the config and their diagnosis."""
     config, config_error = _load_config(ctx, options.get("config", ""))
-    if options.get("facts"):
+    if facts is not None:
+        facts = dict(facts)
+    elif options.get("facts"):
         facts = _read_json(options["facts"])
     else:
         facts = gather(ctx.replace(config=config))
@@ -90,7 +95,7 @@ def evaluate(
             {"family": "config", "type": "ConfigError", "message": config_error},
         ]
     catalog = load_catalog(ctx.etc_root)
-    return facts, diagnose(facts, catalog, config, only=only)
+    return facts, config, diagnose(facts, catalog, config, only=only)
 
 
 def _default_context() -> Context:
@@ -102,7 +107,7 @@ def cmd_diagnose(args: Sequence[str], out: TextIO, ctx: Optional[Context] = None
     try:
         _, options = parse_args(args, (), {"format": "table", "facts": "", "config": ""})
         output_format = _choice(options["format"], "format", ("table", "json"))
-        facts, result = evaluate(ctx or _default_context(), options)
+        facts, _, result = evaluate(ctx or _default_context(), options)
     except UsageError as exc:
         return _usage_error("diagnose", exc)
     if output_format == "json":
@@ -156,42 +161,25 @@ def render_table(result: Diagnosis, host: str) -> str:
 
 def cmd_check(args: Sequence[str], out: TextIO, ctx: Optional[Context] = None) -> int:
     """``netmedic check ID``: 0 absent, 1 present, 3 unknown id or not evaluable."""
+    from netmedic import api  # noqa: PLC0415 - api imports this module's evaluate
+
     try:
         positional, options = parse_args(
             args, ("id",), {"subject": "", "facts": "", "config": "", "format": "text"}
         )
         output_format = _choice(options["format"], "format", ("text", "json"))
-        _, result = evaluate(ctx or _default_context(), options, only=[positional["id"]])
+        context = ctx or _default_context()
+        facts = _read_json(options["facts"]) if options["facts"] else None
+        result = api.check(
+            context, positional["id"], options["subject"] or None, facts, options["config"]
+        )
     except UsageError as exc:
         return _usage_error("check", exc)
-    finding_id = positional["id"]
-    findings = [
-        f for f in result.findings if not options["subject"] or f.subject == options["subject"]
-    ]
-    status, state = _check_state(finding_id, result, findings)
     if output_format == "json":
-        doc = {
-            "id": finding_id,
-            "subject": options["subject"] or None,
-            "state": state,
-            "exit_code": status,
-            "findings": [f.to_dict() for f in findings],
-            "skipped": result.skipped,
-            "catalog_errors": result.catalog_errors,
-        }
-        out.write(json.dumps(doc, indent=2) + "\n")
+        out.write(json.dumps(result.to_dict(), indent=2) + "\n")
     else:
-        out.write(_check_text(finding_id, state, findings, result))
-    return status
-
-
-def _check_state(finding_id: str, result: Diagnosis, findings: List[Finding]) -> Tuple[int, str]:
-    if findings:
-        return WARNING, "present"
-    if any(s["id"] == finding_id for s in result.skipped):
-        return UNKNOWN, "not evaluated"
-    # diagnose() records the ids it ran: one it never saw is not in the catalog.
-    return (OK, "absent") if finding_id in result.evaluated else (UNKNOWN, "unknown id")
+        out.write(_check_text(result.finding_id, result.state, result.findings, result.diagnosis))
+    return result.exit_code
 
 
 def _check_text(finding_id: str, state: str, findings: List[Finding], result: Diagnosis) -> str:
