@@ -15,7 +15,7 @@ Ansible modules both call it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from netmedic.context import Context, Facts
 from netmedic.diagnose import Diagnosis, Finding
@@ -58,6 +58,14 @@ def collect(ctx: Context) -> Facts:
     from netmedic.facts import gather  # noqa: PLC0415 - the ports path imports nothing else
 
     return gather(ctx)
+
+
+def installed_config(ctx: Context) -> Tuple[Dict[str, Any], Optional[str]]:
+    """``(config, error)`` of ``<etc_root>/netmedic/config.yml``: ``({}, None)`` when absent."""
+    from netmedic.config import load_config  # noqa: PLC0415 - yaml only when asked
+
+    config, error = load_config(ctx.etc_root)
+    return config, None if error is None else str(error)
 
 
 def diagnose_host(
