@@ -54,6 +54,13 @@ options:
   config:
     description: The agent config the controller would install (C(netmedic_agent_config)).
     type: raw
+  diagnose_with_config:
+    description:
+      - Diagnose with O(config) instead of the host's C(/etc/netmedic/config.yml), and do
+        not compare the agent (a check-mode run diagnosing with a scratch copy of the
+        agent an install would write).
+    type: bool
+    default: false
   audit_log:
     description: The audit log netmedic roles and site.yml append to.
     type: path
@@ -364,6 +371,7 @@ def main() -> None:
             "agent_path": {"type": "path", "default": "/usr/lib/netmedic"},
             "agent_checksum": {"type": "str"},
             "config": {"type": "raw"},
+            "diagnose_with_config": {"type": "bool", "default": False},
             "audit_log": {"type": "path", "default": "/var/log/netmedic/actions.jsonl"},
         },
         supports_check_mode=True,
@@ -386,13 +394,17 @@ def main() -> None:
                 msg=f"netmedic agent not found under {params['agent_path']}: {exc}; "
                 "install it with the netmedic_agent role or set agent_path"
             )
-        context = Context()
-        installed_config = None
-        if params["config"] is not None:
-            installed_config, _ = api.installed_config(context)
-        state, why = agent_state(
-            params["agent_path"], params["agent_checksum"], params["config"], installed_config
-        )
+        if params["diagnose_with_config"]:
+            context = Context(config=params["config"] or {})
+            state, why = "unchecked", "a scratch copy, with the config an install would write"
+        else:
+            context = Context()
+            installed_config = None
+            if params["config"] is not None:
+                installed_config, _ = api.installed_config(context)
+            state, why = agent_state(
+                params["agent_path"], params["agent_checksum"], params["config"], installed_config
+            )
         result.update(agent=state, reason=why)
         if state == "stale":
             module.exit_json(**result)
