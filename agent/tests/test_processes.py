@@ -16,6 +16,7 @@ from conftest import FIXTURES
 
 from netmedic.collectors import processes
 from netmedic.context import Context
+from netmedic.procs import table
 
 AGENT = str(Path(processes.__file__).resolve().parents[2])
 
@@ -71,16 +72,20 @@ def test_matches_a_named_child_with_identity(children: List[subprocess.Popen[str
     assert proc["cmdline"][0] == sys.executable
     assert proc["zombie"] is False
     assert proc["reparented"] is False
-    assert proc["orphaned"] is True  # the profile's GUI is not running
+    assert proc["orphaned"] is False  # its parent (this test) lives
+    assert proc["gui_pids"] == []  # no GUI in its tree
+    assert proc["lingering"] is False  # it waits on nothing, but its parent lives: not orphaned
     assert proc["tun_open"] is False
     assert isinstance(proc["start_time"], float)
 
 
-def test_gui_running_means_not_orphaned(children: List[subprocess.Popen[str]]) -> None:
+def test_a_gui_elsewhere_is_running_but_not_in_the_tree(
+    children: List[subprocess.Popen[str]],
+) -> None:
     children.extend([_spawn("nmtest-gpclnt"), _spawn("nmgui-test")])
     (profile,) = _collect(_profile(name="nmtest-gpclnt"))
     assert profile["gui_running"] is True
-    assert profile["processes"][0]["orphaned"] is False
+    assert profile["processes"][0]["gui_pids"] == []  # a sibling, not its ancestor or child
 
 
 def test_user_criterion_filters(children: List[subprocess.Popen[str]]) -> None:
@@ -118,8 +123,8 @@ def test_tun_unknown_when_fd_links_cannot_be_read(children: List[subprocess.Pope
     assert shutil.which("setpriv"), "setpriv (util-linux) is needed for this test"
     children.append(_spawn("nmtest-gptun", "tun"))
     code = (
-        "import json, sys; from pathlib import Path; from netmedic.collectors import processes; "
-        "print(json.dumps(processes.tun_open(Path('/proc'), int(sys.argv[1]))))"
+        "import json, sys; from netmedic.procs import table; "
+        "print(json.dumps(table.tun_fds('/proc', int(sys.argv[1]))))"
     )
     out = subprocess.run(
         ["setpriv", "--bounding-set=-sys_ptrace", "--", sys.executable, "-c", code,
@@ -151,6 +156,7 @@ def test_reparented_orphan(tmp_path: Path) -> None:
         parent_comm = Path(f"/proc/{proc['ppid']}/comm").read_text().strip()
         assert proc["reparented"] is (proc["ppid"] == 1 or parent_comm == "systemd")
         assert proc["orphaned"] is proc["reparented"]
+        assert proc["lingering"] is proc["orphaned"]  # no gui declared: orphaned is lingering
     finally:
         os.kill(pid, 9)
 
@@ -230,10 +236,16 @@ def test_no_profiles_no_proc_pass(tmp_path: Path) -> None:
 
 
 def test_parse_stat_with_parens_in_comm() -> None:
-    assert processes.parse_stat("42 (gp (x) y) S 1 42 42 0") == processes.ProcStat(
-        "gp (x) y", "S", 1
-    )
+    text = "42 (gp (x) y) S 1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 4242 0 0"
+    assert table.parse_stat(text) == table.ProcStat("gp (x) y", "S", 1, 4194560, 4242)
+
+
+def test_a_vanished_process_holds_no_tun(tmp_path: Path) -> None:
+    assert table.tun_fds(str(tmp_path), 12345) == ([], None)
 
 
 def test_unreadable_fd_dir(tmp_path: Path) -> None:
-    assert processes.tun_open(tmp_path, 12345) == (None, f"FileNotFoundError: {tmp_path}/12345/fd")
+    (tmp_path / "12345").mkdir()
+    (tmp_path / "12345" / "fd").write_text("not a directory")
+    state, error = table.tun_fds(str(tmp_path), 12345)
+    assert state is None and error == f"NotADirectoryError: {tmp_path}/12345/fd"
