@@ -51,6 +51,7 @@ EXPECTED = {
     "declared-port-holder-unreadable": ["8080/tcp"],
     "release-channel-beta": ["portmaster", "portmaster-v2"],
     "lingering-client-processes": ["globalprotect"],
+    "vpn-client-leftovers": ["vpnc:4300"],
     "ephemeral-port-pressure": ["net.ipv4.ip_local_port_range"],
     "declared-port-in-ephemeral-range": ["33434-33440/tcp"],
 }
@@ -221,7 +222,8 @@ def test_release_channel_uses_api_evidence_when_collected() -> None:
 def test_lingering_processes_merge_into_one_finding_per_profile() -> None:
     found = finding(run(facts("incidents")), "lingering-client-processes", "globalprotect")
     assert [t["pid"] for t in found.role_vars["process_reaper_targets"]] == [4242, 4250]
-    assert found.role_vars["process_reaper_profiles"] == [{"name": "globalprotect"}]
+    declared = facts("incidents")["processes"]["profiles"][0]["declared"]
+    assert found.role_vars["process_reaper_profiles"] == [declared]
     assert "a lock file of globalprotect still names pid 4242" in found.evidence
 
 
@@ -270,7 +272,7 @@ def saved(host: str) -> List[str]:
 def test_diagnose_table_and_json(tmp_path: Path) -> None:
     code, text = call(cmd_diagnose, saved("incidents"), tmp_path)
     assert code == CRITICAL
-    assert text.splitlines()[0] == "NETMEDIC CRITICAL - incidents: 1 critical, 10 warning"
+    assert text.splitlines()[0] == "NETMEDIC CRITICAL - incidents: 1 critical, 11 warning"
     assert "fix: role port_conflicts, destructive: needs approval" in text
     code, text = call(cmd_diagnose, [*saved("incidents"), "--format", "json"], tmp_path)
     doc = json.loads(text)
