@@ -270,17 +270,18 @@ def _late_upstream(
     ),
     **overrides: Dict[str, str],
 ) -> Context:
-    """The field variant as the lab plants it: dnsmasq active at 20.5 s (its upstream
-    192.0.2.53 unreachable until 26.6 s), the stand-in started after it at 21 s and
-    logged the failure, the look-alike started at 30 s once DNS answered."""
+    """The field variant, recorded in a lab container (journal/*.json, and the units'
+    times below): dnsmasq forwarding to 192.0.2.53 before that address existed, the
+    stand-in started after dnsmasq and logged the failure, the look-alike started 7 s
+    later once the upstream answered."""
     tree = DNS / "late-upstream"
     props = {
-        "dnsmasq.service": {"ExecMainStartTimestampMonotonic": "20480000",
-                            "ActiveEnterTimestampMonotonic": "20500000"},
+        "dnsmasq.service": {"ExecMainStartTimestampMonotonic": "5281553605",
+                            "ActiveEnterTimestampMonotonic": "5281557471"},
         STANDIN: {"LoadState": "loaded", "ActiveState": "active",
-                  "ExecMainStartTimestampMonotonic": "21000000"},
+                  "ExecMainStartTimestampMonotonic": "5281564529"},
         LOOKALIKE: {"LoadState": "loaded", "ActiveState": "active",
-                    "ExecMainStartTimestampMonotonic": "30000000"},
+                    "ExecMainStartTimestampMonotonic": "5288562517"},
     }  # fmt: skip
     for unit, extra in overrides.items():
         props.setdefault(unit, {}).update(extra)
@@ -288,7 +289,7 @@ def _late_upstream(
     config = {"units": list(declared)}
     unit_facts = units.collect(Context(run_root=tree / "run", run=runner, config=config))
     return fixture_ctx(tree, run=runner, config=config, derived={"units": unit_facts},
-                       clock=lambda: 1000.0, monotonic=lambda: 100.0)  # fmt: skip
+                       clock=lambda: 1796592600.0, monotonic=lambda: 5300.0)  # fmt: skip
 
 
 def _resolves(monkeypatch: pytest.MonkeyPatch, ok: bool) -> None:
@@ -308,7 +309,7 @@ def test_unit_that_logged_a_failure_while_dns_answers_now_started_before_dns(
     facts = dns.collect(ctx)
     # The resolver was up (and had its upstream configured) before the daemon started:
     # the markers alone would say "after DNS". Its own line says otherwise.
-    assert facts["resolver"]["usable_since_monotonic_us"] == 20500000
+    assert facts["resolver"]["usable_since_monotonic_us"] == 5281557471
     assert [m["source"] for m in facts["resolver"]["markers"]] == [
         "resolver-upstream",
         "resolver-active",
@@ -318,17 +319,19 @@ def test_unit_that_logged_a_failure_while_dns_answers_now_started_before_dns(
     )
     assert facts["answers_now"] is True
     assert facts["resolution_failures"] == {
-        # The line of an earlier invocation (9.1 s) is not this start's.
         STANDIN: {
-            "monotonic_us": 21050400,
+            "monotonic_us": 5281606536,
             "message": f'multipassd-standin: Remote "" is unknown or unreachable: {NOT_FOUND}',
             "count": 2,
         }
     }
-    assert facts["units"][STANDIN] == {"started_monotonic_us": 21000000, "started_before_dns": True}
+    assert facts["units"][STANDIN] == {
+        "started_monotonic_us": 5281564529,
+        "started_before_dns": True,
+    }
     # The healthy look-alike: started after DNS answered, logged no failure.
     assert facts["units"][LOOKALIKE] == {
-        "started_monotonic_us": 30000000,
+        "started_monotonic_us": 5288562517,
         "started_before_dns": False,
     }
     assert facts["journal"] == {"available": True, "errors": []}
@@ -340,20 +343,13 @@ def test_journal_reads_are_bounded_and_per_unit(monkeypatch: pytest.MonkeyPatch)
     dns.collect(ctx)
     runner: JournalTree = ctx.run  # type: ignore[assignment]
     base = ["journalctl", "--no-pager", "-o", "json", "--output-fields=MESSAGE,_SYSTEMD_UNIT", "-b"]
-    # clock 1000 s at uptime 100 s: the resolver's window is 20.48 s .. 620.48 s (+1 s).
+    # The resolver's window: a second before its main process, 10 minutes on (+1 s);
+    # each unit's: a second before its start (journalctl's --since has 1 s steps).
+    resolver = ["--since", "@1796592579", "--until", "@1796593181"]
     assert runner.calls == [
-        [
-            *base,
-            "-n",
-            "2000",
-            "--since",
-            "@919",
-            "--until",
-            "@1521",
-            "_SYSTEMD_UNIT=dnsmasq.service",
-        ],
-        [*base, "-n", "500", "--since", "@920", f"_SYSTEMD_UNIT={STANDIN}"],
-        [*base, "-n", "500", "--since", "@929", f"_SYSTEMD_UNIT={LOOKALIKE}"],
+        [*base, "-n", "2000", *resolver, "_SYSTEMD_UNIT=dnsmasq.service"],
+        [*base, "-n", "500", "--since", "@1796592580", f"_SYSTEMD_UNIT={STANDIN}"],
+        [*base, "-n", "500", "--since", "@1796592587", f"_SYSTEMD_UNIT={LOOKALIKE}"],
     ]
 
 
@@ -371,7 +367,7 @@ def test_failure_while_dns_still_fails_is_not_a_stale_start(
 def test_unit_restarted_after_its_failure_is_not_stale(monkeypatch: pytest.MonkeyPatch) -> None:
     _resolves(monkeypatch, True)
     facts = dns.collect(
-        _late_upstream(**{STANDIN: {"ExecMainStartTimestampMonotonic": "27000000"}})
+        _late_upstream(**{STANDIN: {"ExecMainStartTimestampMonotonic": "5289000000"}})
     )
     assert facts["resolution_failures"] == {}
     assert facts["units"][STANDIN]["started_before_dns"] is False
@@ -422,7 +418,9 @@ def test_resolver_markers_from_its_journal_and_the_network_manager(
 ) -> None:
     """systemd-resolved up at 3 s; NetworkManager connected at 12.39 s and set the link's
     DNS at 12.4 s; the upstream did not answer at 13.9 s; a degraded line at 700 s is
-    outside the boot window. multipassd started at 8 s, network-online.target at 9 s."""
+    outside the boot window. multipassd started at 8 s, network-online.target at 9 s.
+    Not recorded (no desktop here): the lines as resolved 252 and NetworkManager word them
+    (the strings of the bookworm binaries, docs research §4), in journalctl's JSON."""
     _resolves(monkeypatch, True)
     tree = DNS / "late-link"
     active = {"LoadState": "loaded", "ActiveState": "active"}

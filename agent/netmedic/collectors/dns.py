@@ -201,8 +201,10 @@ def probe(names: Sequence[str], timeout_s: float) -> List[Facts]:
 
 
 def _started(unit: Facts) -> Optional[int]:
-    started: Optional[int] = unit.get("exec_main_start_monotonic_us")
-    return started or unit.get("active_enter_monotonic_us")
+    """A second before the unit's main process started (or it became active): a forking
+    daemon logs before systemd records its main PID (dnsmasq's start line did, in the lab)."""
+    started = unit.get("exec_main_start_monotonic_us") or unit.get("active_enter_monotonic_us")
+    return max(0, int(started) - 1_000_000) if started else None
 
 
 def _marker(source: str, unit: Optional[str], monotonic_us: int, detail: str) -> Facts:
@@ -227,8 +229,7 @@ def find_markers(
             f"network-online.target reached ({', '.join(network['wait_online_enabled'])} enabled)"
         )
         found.append(_marker("network-online", "network-online.target", online, reached))
-    # The resolver in use and the network managers that run, each from its own start
-    # (its main process: dnsmasq logs its upstream before systemd calls it active).
+    # The resolver in use and the network managers that run, each from its own start.
     starts: Dict[str, int] = {
         unit: int(since)
         for unit in MARKER_LINES_OF
