@@ -44,7 +44,8 @@ def finding(result: Diagnosis, entry_id: str, subject: str) -> Any:
 
 # The incident host: which subjects each entry must report.
 EXPECTED = {
-    "unit-started-before-dns": ["snap.multipass.multipassd.service", "plexmediaserver.service"],
+    # plexmediaserver.service started early too, but only declared units are findings.
+    "unit-started-before-dns": ["snap.multipass.multipassd.service"],
     "unit-missing-network-ordering": ["snap.multipass.multipassd.service"],
     "network-online-without-wait-online": ["network-online.target"],
     "declared-port-held-by-other": ["1900/udp"],
@@ -172,19 +173,19 @@ def test_declaration_without_proto_matches_both_protocols() -> None:
     assert subjects(run(facts("incidents"), config), "declared-port-held-by-other") == ["1900/udp"]
 
 
-def test_started_before_dns_explains_ordering_that_did_not_help() -> None:
-    found = finding(run(facts("incidents")), "unit-started-before-dns", "plexmediaserver.service")
-    assert found.evidence[0] == (
-        "plexmediaserver.service started at 7000000 us (monotonic), before "
-        "systemd-resolved.service became usable at 9000000 us (resolv.conf mode resolved-stub)"
-    )
-    assert found.role_vars["unit_ordering_units"] == [
-        {
-            "name": "plexmediaserver.service",
-            "dns_gate_names": ["cdimage.ubuntu.com"],
-            "restart_if_stale": True,
-        }
+def test_started_before_dns_names_both_kinds_of_evidence() -> None:
+    unit = "snap.multipass.multipassd.service"
+    found = finding(run(facts("incidents")), "unit-started-before-dns", unit)
+    assert found.evidence[:2] == [
+        f"{unit} started at 5000000 us (monotonic), before DNS was usable at 9000000 us "
+        "(resolver-active; resolv.conf mode resolved-stub)",
+        f"{unit} logged a name-resolution failure at 5400000 us, after its start at 5000000 us, "
+        "and has not restarted since although its names resolve now: Could not update manifest: "
+        "failed to download from 'https://cdimage.ubuntu.com/releases/streams/v1/index.json': "
+        "Host cdimage.ubuntu.com not found",
     ]
+    # The role gets the unit's whole declaration (config.yml units[]).
+    assert found.role_vars["unit_ordering_units"] == [{"name": unit}]
 
 
 def test_release_channel_says_what_was_not_checked() -> None:
@@ -272,7 +273,7 @@ def saved(host: str) -> List[str]:
 def test_diagnose_table_and_json(tmp_path: Path) -> None:
     code, text = call(cmd_diagnose, saved("incidents"), tmp_path)
     assert code == CRITICAL
-    assert text.splitlines()[0] == "NETMEDIC CRITICAL - incidents: 1 critical, 11 warning"
+    assert text.splitlines()[0] == "NETMEDIC CRITICAL - incidents: 1 critical, 10 warning"
     assert "fix: role port_conflicts, destructive: needs approval" in text
     code, text = call(cmd_diagnose, [*saved("incidents"), "--format", "json"], tmp_path)
     doc = json.loads(text)
@@ -344,7 +345,7 @@ def test_check_exit_codes(tmp_path: Path) -> None:
     assert call(cmd_check, ["declared-port-held-by-other", *saved("healthy")], tmp_path)[0] == 0
     assert call(cmd_check, ["no-such-entry", *saved("incidents")], tmp_path)[0] == 3
     assert call(cmd_check, ["declared-port-held-by-other", *saved("partial")], tmp_path)[0] == 3
-    by_subject = ["unit-started-before-dns", "--subject", "plexmediaserver.service"]
+    by_subject = ["unit-started-before-dns", "--subject", "snap.multipass.multipassd.service"]
     assert call(cmd_check, [*by_subject, *saved("incidents")], tmp_path)[0] == 1
     other = ["unit-started-before-dns", "--subject", "ssh.service"]
     assert call(cmd_check, [*other, *saved("incidents")], tmp_path)[0] == 0
