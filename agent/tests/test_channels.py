@@ -12,7 +12,9 @@ from typing import Any, Dict, Iterator, List, Sequence
 
 import pytest
 from conftest import FIXTURES, fixture_ctx
+from test_schema import assert_valid
 
+from netmedic import facts
 from netmedic.catalog import load_catalog
 from netmedic.collectors import channels
 from netmedic.context import CommandResult
@@ -115,9 +117,8 @@ def test_missing_data_dir_and_relative_data_dir() -> None:
 def test_key_path_through_a_non_object(tmp_path: Path) -> None:
     (tmp_path / "opt" / "x").mkdir(parents=True)
     (tmp_path / "opt" / "x" / "config.json").write_text('{"core": "beta"}')
-    apps = channels.collect(fixture_ctx(tmp_path, config={"channels": [_profile("/opt/x")]}))[
-        "apps"
-    ]
+    ctx = fixture_ctx(tmp_path, config={"channels": [_profile("/opt/x")]})
+    apps = channels.collect(ctx)["apps"]
     assert apps[0]["error"] == "core/releaseChannel: 'releaseChannel' is not inside an object"
 
 
@@ -280,10 +281,9 @@ class Recorder:
 
     def __call__(self, argv: Sequence[str], timeout: float) -> CommandResult:
         self.calls.append(list(argv))
-        assert timeout <= 5.0
-        if argv[0] == "systemctl":
-            return CommandResult(0, self.invocation + "\n", "")
-        return self.journal
+        assert timeout <= 5.0  # bounded
+        shown = CommandResult(0, self.invocation + "\n", "")
+        return shown if argv[0] == "systemctl" else self.journal
 
 
 def test_journal_lines_since_the_units_start() -> None:
@@ -320,12 +320,13 @@ def test_app_facts_join_api_and_journal(core: Dict[str, Any]) -> None:
         api={"url": core["url"], "checks": CHECKS, "symptom": SYMPTOM},
         journal={"symptom": "denying api access: failed to identify process"},
     )
-    ctx = fixture_ctx(ROOT, run=Recorder(), config={"channels": [profile]})
-    (app,) = channels.collect(ctx)["apps"]
+    ctx = fixture_ctx(ROOT, run=Recorder(), config={"channels": [profile]}, only=["channels"])
+    doc = facts.gather(ctx)
+    assert_valid(doc)  # the facts schema's channels section
+    (app,) = doc["channels"]["apps"]
     # The API answers fine now, but the journal shows it failed since the unit's start.
     seen = (app["api"]["symptom"], app["journal"]["symptom_lines"], app["symptom"])
-    assert seen == (False, 3, True)
-    assert app["journal"]["unit"] == "portmaster.service"
+    assert (seen, app["journal"]["unit"]) == ((False, 3, True), "portmaster.service")
 
 
 def test_symptom_seen() -> None:
