@@ -50,7 +50,8 @@ EXPECTED = {
     "network-online-without-wait-online": ["network-online.target"],
     "declared-port-held-by-other": ["1900/udp"],
     "declared-port-holder-unreadable": ["8080/tcp"],
-    "release-channel-beta": ["portmaster", "portmaster-v2"],
+    "release-channel-beta": ["portmaster"],
+    "release-channel-beta-channel-only": ["portmaster-lab"],
     "lingering-client-processes": ["globalprotect"],
     "vpn-client-leftovers": ["vpnc:4300"],
     "ephemeral-port-pressure": ["net.ipv4.ip_local_port_range"],
@@ -188,36 +189,7 @@ def test_started_before_dns_names_both_kinds_of_evidence() -> None:
     assert found.role_vars["unit_ordering_units"] == [{"name": unit}]
 
 
-def test_release_channel_says_what_was_not_checked() -> None:
-    found = finding(run(facts("incidents")), "release-channel-beta", "portmaster-v2")
-    assert found.evidence[0].startswith("portmaster-v2: channel setting unset and the beta index")
-    assert found.evidence[1].startswith("not checked: whether portmaster-v2's API denies its UI")
-    # The vars satisfy roles/release_channel's argument spec (name, data_dir, key_path,
-    # indexes, service are required), joined from the app's profile in config.yml.
-    assert found.role_vars["release_channel_apps"] == [
-        {
-            "name": "portmaster-v2",
-            "data_dir": "/var/lib/portmaster",
-            "config_file": "config.json",
-            "key_path": ["core", "releaseChannel"],
-            "indexes": {"stable": "updates/stable.json", "beta": "updates/beta.json"},
-            "service": "portmaster.service",
-            "channel": "stable",
-            "remove_channels": ["beta"],
-            "finding": "release-channel-beta",
-        }
-    ]
-
-
-def test_release_channel_uses_api_evidence_when_collected() -> None:
-    doc = facts("incidents")
-    doc["channels"]["apps"][0]["api"] = {"denied": True, "evidence": "GET /api/v1/ready: 403"}
-    doc["channels"]["apps"][1]["api"] = {"denied": False, "evidence": "200 Pong."}
-    result = run(doc)
-    assert subjects(result, "release-channel-beta") == ["portmaster"]
-    found = finding(result, "release-channel-beta", "portmaster")
-    assert "portmaster: its API denies the UI: GET /api/v1/ready: 403" in found.evidence
-    assert not any(line.startswith("not checked") for line in found.evidence)
+# release-channel-beta and its look-alike: agent/tests/test_channels.py.
 
 
 def test_lingering_processes_merge_into_one_finding_per_profile() -> None:
@@ -273,7 +245,7 @@ def saved(host: str) -> List[str]:
 def test_diagnose_table_and_json(tmp_path: Path) -> None:
     code, text = call(cmd_diagnose, saved("incidents"), tmp_path)
     assert code == CRITICAL
-    assert text.splitlines()[0] == "NETMEDIC CRITICAL - incidents: 1 critical, 10 warning"
+    assert text.splitlines()[0] == "NETMEDIC CRITICAL - incidents: 1 critical, 9 warning, 1 info"
     assert "fix: role port_conflicts, destructive: needs approval" in text
     code, text = call(cmd_diagnose, [*saved("incidents"), "--format", "json"], tmp_path)
     doc = json.loads(text)
@@ -364,7 +336,8 @@ def test_check_runs_a_disabled_entry_when_asked(tmp_path: Path) -> None:
     directory = tmp_path / "netmedic" / "catalog.d"
     directory.mkdir(parents=True)
     (directory / "off.yml").write_text("id: release-channel-beta\nenabled: false\n")
-    assert call(cmd_diagnose, saved("incidents"), tmp_path)[1].count("release-channel-beta") == 0
+    # (the look-alike, release-channel-beta-channel-only, still reports)
+    assert call(cmd_diagnose, saved("incidents"), tmp_path)[1].count("release-channel-beta ") == 0
     assert call(cmd_check, ["release-channel-beta", *saved("incidents")], tmp_path)[0] == 1
 
 
