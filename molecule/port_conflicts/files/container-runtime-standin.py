@@ -44,27 +44,30 @@ def main():
     config = {"ID": cid, "Name": "/" + name, "Path": command[0], "Args": command[1:],
               "Config": {"Image": "netmedic-lab/airconnect-standin"}, "State": {}}
     state = config["State"]
-    child = None
+    stopping = []
 
     def stop(_signum, _frame):
-        if child is not None:
-            child.terminate()
-            child.wait()
-        state.update(Running=False, Restarting=False, Pid=0, ExitCode=0, FinishedAt=now())
-        write(os.path.join(folder, "config.v2.json"), config)
-        sys.exit(0)
+        # Only signal here: the main loop is inside child.wait(), whose lock this must not take.
+        stopping.append(True)
+        child.terminate()
 
     signal.signal(signal.SIGTERM, stop)
-    while True:
+    code = 0
+    while not stopping:
         child = subprocess.Popen(command)
         state.update(Running=True, Restarting=False, Pid=child.pid, ExitCode=0, StartedAt=now())
         write(os.path.join(folder, "config.v2.json"), config)
         code = child.wait()
+        if stopping:
+            break
         state.update(Running=True, Restarting=True, Pid=0, ExitCode=code, FinishedAt=now())
         write(os.path.join(folder, "config.v2.json"), config)
         print(f"{name}: exited {code}, restarting in {RESTART_DELAY} s", flush=True)
         time.sleep(RESTART_DELAY)
-
+    # `docker stop`: exited, not restarted.
+    state.update(Running=False, Restarting=False, Pid=0, ExitCode=code, FinishedAt=now())
+    write(os.path.join(folder, "config.v2.json"), config)
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())
