@@ -50,6 +50,7 @@ EXPECTED = {
     "network-online-without-wait-online": ["network-online.target"],
     "declared-port-held-by-other": ["1900/udp"],
     "declared-port-holder-unreadable": ["8080/tcp"],
+    "declared-port-owner-not-listening": ["1900/udp"],
     "release-channel-beta": ["portmaster"],
     "release-channel-beta-channel-only": ["portmaster-lab"],
     "lingering-client-processes": ["globalprotect"],
@@ -87,15 +88,22 @@ def test_port_conflict_names_the_holder() -> None:
     assert found.to_dict()["remediation"] == {
         "role": "port_conflicts",
         "vars": {
+            # The declaration as config.yml has it, and who holds the port.
             "port_conflicts_plan": [
+                {"port": 1900, "proto": "udp", "owner": "gmediarender.service"}
+            ],
+            "port_conflicts_holders_found": [
                 {
                     "port": 1900,
                     "proto": "udp",
-                    "owner": "gmediarender.service",
-                    "holders": ["plexmediaserver.service"],
-                    "on_conflict": "report",
+                    "address": "0.0.0.0",
+                    "pid": 812,
+                    "name": "Plex Media Server",
+                    "user": "plex",
+                    "unit": "plexmediaserver.service",
+                    "container": None,
                 }
-            ]
+            ],
         },
     }
 
@@ -225,6 +233,7 @@ def test_failed_family_skips_its_entries_with_the_reason() -> None:
     assert {s["id"] for s in result.skipped} == {
         "declared-port-held-by-other",
         "declared-port-holder-unreadable",
+        "declared-port-owner-not-listening",
     }
     assert result.skipped[0]["reason"] == "ports: not collected ([Errno 1] Operation not permitted)"
 
@@ -245,7 +254,7 @@ def saved(host: str) -> List[str]:
 def test_diagnose_table_and_json(tmp_path: Path) -> None:
     code, text = call(cmd_diagnose, saved("incidents"), tmp_path)
     assert code == CRITICAL
-    assert text.splitlines()[0] == "NETMEDIC CRITICAL - incidents: 1 critical, 9 warning, 1 info"
+    assert text.splitlines()[0] == "NETMEDIC CRITICAL - incidents: 1 critical, 10 warning, 1 info"
     assert "fix: role port_conflicts, destructive: needs approval" in text
     code, text = call(cmd_diagnose, [*saved("incidents"), "--format", "json"], tmp_path)
     doc = json.loads(text)

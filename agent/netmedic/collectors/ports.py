@@ -89,12 +89,19 @@ _UNREAD_SHARING = unread_sharing()  # compared with, never handed out
 
 
 def collect(ctx: Context) -> Dict[str, Any]:
-    """``{"source": "netlink"|"psutil", "sockets": [PortSocket, ...]}``, sorted."""
+    """``{"source": "netlink"|"psutil", "sockets": [PortSocket, ...]}``, sorted (plus
+    ``containers`` when a declared port's holder or owner is a Docker container)."""
     try:
         found = netlink.bound_sockets()
     except netlink.NetlinkError:
-        return {"source": "psutil", "sockets": collect_psutil(ctx)}
-    return {"source": "netlink", "sockets": join_owners(ctx, found)}
+        family: Dict[str, Any] = {"source": "psutil", "sockets": collect_psutil(ctx)}
+    else:
+        family = {"source": "netlink", "sockets": join_owners(ctx, found)}
+    if ctx.setting("ports"):  # declared ports: name the containers holding them (AirConnect#416)
+        from ..containers import name_containers  # noqa: PLC0415 - json and pathlib only then
+
+        name_containers(ctx, family)
+    return family
 
 
 def join_owners(ctx: Context, found: Sequence[netlink.DiagSocket]) -> List[PortSocket]:

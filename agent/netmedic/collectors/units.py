@@ -8,6 +8,8 @@ Relevant units (no discovery scan, so the cost stays one bounded call):
   use included, so the catalog can hand it to the role),
 - ``ctx.related_units`` (owners of listening sockets: a daemon that listens is
   network-dependent by definition),
+- the owners config ``ports`` declares (a wanted owner that fails to bind holds no
+  socket, and its state is what says so),
 - resolver units (systemd-resolved, dnsmasq) for the dns family,
 - the network plumbing: network-online.target, nss-lookup.target, each network
   manager and its wait-online service.
@@ -192,6 +194,9 @@ def _relevant(ctx: Context) -> Tuple[Dict[str, List[str]], List[str]]:
 
     add(declared, "config")
     add(ctx.related_units, "port_owner")
+    # A container owner ({container: NAME}) is no unit: the ports family reads its state.
+    owners = [p.get("owner") for p in ctx.setting("ports", []) or () if isinstance(p, dict)]
+    add([o for o in owners if isinstance(o, str)], "port_declared")
     add(RESOLVER_UNITS, "resolver")
     add(PLUMBING_UNITS, "network")
     return reasons, invalid
