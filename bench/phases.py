@@ -46,14 +46,14 @@ def cpu_ms(work: Callable[[], object], runs: int) -> float:
 
 def phases(runs: int) -> Dict[str, float]:
     """CPU per phase; imports netmedic from wherever main() put it on sys.path."""
-    from netmedic import cli, netlink, owners  # noqa: PLC0415 - after --agent is on sys.path
+    from netmedic import cli, netlink, owners, procfs  # noqa: PLC0415 - after --agent is on sys.path
     from netmedic.collectors import ports  # noqa: PLC0415
     from netmedic.context import Context  # noqa: PLC0415
 
     def fresh_caches() -> None:
         # What an earlier run cached (users, units): a new process starts without them.
         owners._USERS.clear()
-        owners._UNIT_CACHE.clear()
+        procfs._UNIT_CACHE.clear()
 
     ctx = Context(only=["ports"])
     found = netlink.bound_sockets()
