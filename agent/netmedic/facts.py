@@ -18,6 +18,7 @@ import sys
 import time
 
 from netmedic import SCHEMA_VERSION
+from netmedic.registry import CONFIG_FAMILIES, FAMILIES
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
 
@@ -27,13 +28,6 @@ if TYPE_CHECKING:
     from netmedic.context import Context, Facts
 
     ErrorEntry = Dict[str, str]
-
-# Collection order matters: units needs the port owners, dns needs the units.
-FAMILIES: Tuple[str, ...] = ("ports", "units", "dns", "processes", "ephemeral", "channels")
-
-# Families that read /etc/netmedic/config.yml; the file (and yaml) is loaded only
-# when one of them is requested.
-CONFIG_FAMILIES = frozenset({"units", "dns", "processes", "ephemeral", "channels"})
 
 # What a collector may fail with: OS and parse errors, bad config shapes, missing
 # optional modules, failed commands (subprocess.SubprocessError: see

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from test_schema import assert_valid
 
-from netmedic import cli
+from netmedic import cli, output
 from netmedic.collectors import channels
 
 VENV_BIN = Path(sys.executable).parent
@@ -92,7 +92,7 @@ def test_json_is_compact_for_pipes_and_indented_on_a_terminal() -> None:
         {"a": [1, None, True, False, "é", 'q"\\\n\t'], "b": {"c": 1.5, "d": -0.0, "e": 10**20}},
         [],
         {"sockets": [{"owner": None, "other_pids": [3, 4]}] * 3, "emoji": "\U0001f600"},
-        # long lists are encoded in slices, at the top, in a family, and below (whole)
+        # the sockets list is encoded apart, whatever it holds; other lists whole
         list(range(350)),
         {"ports": {"sockets": [{"port": n, "owner": {"pid": n}} for n in range(250)], "x": {}},
          "deep": {"a": {"b": list(range(201))}}, "empty": [], "exact": list(range(200))},
@@ -100,12 +100,12 @@ def test_json_is_compact_for_pipes_and_indented_on_a_terminal() -> None:
     ],
 )  # fmt: skip
 def test_compact_json_is_what_json_dumps_gives(doc: object) -> None:
-    assert cli.compact_json(doc) == json.dumps(doc, separators=(",", ":"))
+    assert output.compact_json(doc) == json.dumps(doc, separators=(",", ":"))
 
 
 def test_compact_json_rejects_what_json_rejects() -> None:
     with pytest.raises(TypeError, match="set is not JSON serializable"):
-        cli.compact_json({"a": {1, 2}})
+        output.compact_json({"a": {1, 2}})
 
 
 def test_collector_failure_still_exits_0(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,7 +134,7 @@ def test_yaml_writes_a_shared_value_out_where_it_is_held() -> None:
     """One owner dict for two sockets: written twice, never as an &id001 / *id001 pair."""
     owner = {"pid": 812, "name": "gmediarender", "unit": "gmediarender.service"}
     doc = {"ports": {"sockets": [{"port": 1900, "owner": owner}, {"port": 49152, "owner": owner}]}}
-    text = "".join(cli._render(doc, "yaml", pretty=False))
+    text = "".join(output.render(doc, "yaml", pretty=False))
     assert "&" not in text and "*" not in text
     assert text.count("unit: gmediarender.service") == 2
     assert yaml.safe_load(text) == doc
