@@ -1,11 +1,8 @@
-"""Command line: ``netmedic facts [--only F,...] [--format json|yaml]``.
+"""Command line: ``netmedic facts [--only F,...] [--format json|yaml]``, and the dispatch.
 
-Subcommands dispatch through :data:`COMMANDS`; ``diagnose``, ``check ID`` and
-``probe-bind`` plug in there. Options are parsed by hand rather than with
-argparse: ``netmedic facts --only ports`` is on a latency budget and argparse's
-import (gettext, locale machinery) costs more than the rest of the CLI.
-
-The document is written by :mod:`netmedic.output`.
+``diagnose``, ``check ID`` and ``probe-bind`` live in :mod:`netmedic.commands`,
+imported when one of them runs. The facts document comes from
+:func:`netmedic.api.collect` and is written by :mod:`netmedic.output`.
 
 Exit codes: 0 facts printed (even when collectors failed: see ``errors``),
 2 usage error.
@@ -19,86 +16,36 @@ from __future__ import annotations
 
 import sys
 
+from netmedic.args import USAGE, UsageError, choice, parse_args
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
 
 if TYPE_CHECKING:
-    from typing import Callable, Dict, List, Mapping, NoReturn, Optional, Sequence, TextIO, Tuple
+    from typing import Callable, Dict, List, NoReturn, Optional, Sequence, TextIO, Tuple
 
     Command = Callable[[Sequence[str], TextIO], int]
-
-USAGE = """\
-usage: netmedic <command> [options]
-
-commands:
-  facts [--only FAMILY[,FAMILY...]] [--format json|yaml]
-        print the host's facts document (families: ports, units, dns,
-        processes, ephemeral, channels); exit 0 even when a collector fails
-  diagnose [--format table|json] [--facts FILE] [--config FILE]
-        match the catalog against this host's facts (or a saved facts
-        document); exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
-  check ID [--subject S] [--facts FILE] [--config FILE] [--format text|json]
-        exit 0 when finding ID is absent, 1 when present, 3 unknown id
-  probe-bind tcp|udp PORT [--addr A] [--format text|json]
-        bind PORT and classify it: exit 0 free, 1 in use (holder named),
-        2 address not available, 3 other error
-"""
 
 EXIT_OK = 0
 EXIT_USAGE = 2
 
 
-class UsageError(ValueError):
-    """Bad command line; the message names the argument."""
-
-
-def parse_args(
-    args: Sequence[str], positional: Sequence[str], options: Mapping[str, str]
-) -> Tuple[Dict[str, str], Dict[str, str]]:
-    """Split ``args`` into named positionals and ``--name value`` options.
-
-    ``(["udp", "1900", "--addr=::"], ["proto", "port"], {"addr": "0.0.0.0"})``
-    → ``({"proto": "udp", "port": "1900"}, {"addr": "::"})``.
-    """
-    values = dict(options)
-    found: List[str] = []
-    pending = list(args)
-    while pending:
-        arg = pending.pop(0)
-        if not arg.startswith("--"):
-            found.append(arg)
-            continue
-        name, sep, value = arg[2:].partition("=")
-        if name not in options:
-            raise UsageError(f"unknown option: --{name}")
-        if not sep:
-            if not pending:
-                raise UsageError(f"option --{name} needs a value")
-            value = pending.pop(0)
-        values[name] = value
-    if len(found) != len(positional):
-        wanted = " ".join(name.upper() for name in positional) or "no arguments"
-        raise UsageError(f"expected {wanted}, got {' '.join(found) or 'nothing'}")
-    return dict(zip(positional, found)), values
-
-
 def cmd_facts(args: Sequence[str], out: TextIO) -> int:
     """``netmedic facts``: collect and print the facts document."""
     _, options = parse_args(args, (), {"only": "", "format": "json"})
-    if options["format"] not in ("json", "yaml"):
-        raise UsageError(f"--format must be json or yaml, not {options['format']!r}")
+    output_format = choice(options["format"], "format", ("json", "yaml"))
     only: Optional[List[str]] = [f for f in options["only"].split(",") if f] or None
 
     # Deferred so `--help` and usage errors stay instant.
-    from netmedic import output  # noqa: PLC0415
+    from netmedic import api, output  # noqa: PLC0415
     from netmedic.context import Context  # noqa: PLC0415
-    from netmedic.facts import gather, select_families  # noqa: PLC0415
+    from netmedic.facts import select_families  # noqa: PLC0415
 
     try:
         select_families(only)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    pretty = out.isatty()
-    out.writelines(output.render(gather(Context(only=only)), options["format"], pretty))
+    document = api.collect(Context(only=only))
+    out.writelines(output.render(document, output_format, pretty=out.isatty()))
     return EXIT_OK
 
 
@@ -150,15 +97,12 @@ def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None) -> 
 def run() -> NoReturn:
     """:func:`main` as a whole process: the entry point of roles/netmedic_agent's wrapper.
 
-    Skips two costs a long-lived interpreter has reasons to pay and a one-shot
-    run does not (together ~10% of ``facts --only ports``' instructions): the
-    cyclic garbage collector, which re-walks the document again and again while
-    it is built (the agent builds trees, and the process is gone within a
-    second), and interpreter teardown, which frees every object and collects
-    again after the output is written. An exception still ends the process the
-    usual way, with its traceback.
+    Skips what a one-shot process has no use for: the cyclic garbage collector
+    (the agent builds trees, and the process is gone within a second) and the
+    interpreter's teardown, which frees every object after the output is
+    written. An exception still ends the process the usual way, with its traceback.
     """
-    import gc  # noqa: PLC0415 - built in, like posix: free to import here
+    import gc  # noqa: PLC0415 - built in: free to import here
     import posix  # noqa: PLC0415 - not os: see netmedic.context
 
     gc.disable()

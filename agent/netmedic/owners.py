@@ -42,8 +42,7 @@ if TYPE_CHECKING:  # annotations only: the ports path does not import typing
         start_time: Optional[float]
         denied: List[str]
 
-    # What _fields_at reads: name (from comm, when asked), uid, user, exe, cmdline (when
-    # asked), unit, container_id.
+    # What _fields_at reads: name (comm), uid, user, exe, cmdline, unit, container_id.
     _Fields = Tuple[
         Optional[str], Optional[int], Optional[str], Optional[str], Optional[List[str]],
         Optional[str], Optional[str],
@@ -253,10 +252,9 @@ def process_identity(
     (a kernel thread has no exe) is None without being denied. ``netns=False``
     skips the ``ns/net`` read (None) for callers that know the namespace already.
     ``lineage=False`` leaves ``ppid`` and ``start_time`` None and reads the name
-    from ``/proc/PID/comm`` rather than ``stat``: the same text (the kernel prints
-    the task's comm unescaped in both), without stat's 52 fields to gather and split.
-    ``cmdline=False`` leaves ``cmdline`` None without reading it: the kernel copies
-    it out of the process's memory (``access_remote_vm``), the dearest of these reads.
+    from ``/proc/PID/comm`` (the same text as stat's, which has 52 fields to split).
+    ``cmdline=False`` leaves ``cmdline`` None without reading it (the kernel copies
+    it out of the process's memory).
     """
     try:
         dir_fd = posix.open(f"{ctx.proc_dir}/{pid}", _DIR_FLAGS)

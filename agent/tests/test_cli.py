@@ -15,6 +15,7 @@ from test_schema import assert_valid
 
 from netmedic import cli, output
 from netmedic.collectors import channels
+from netmedic.registry import FAMILIES
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -58,7 +59,8 @@ def test_only_ports_imports_nothing_heavy() -> None:
         "import io, sys; before = set(sys.modules); from netmedic import cli;"
         "cli.main(['facts', '--only', 'ports'], io.StringIO());"
         "print(sorted(m for m in ('yaml','psutil','argparse','netmedic.collectors.units',"
-        "'netmedic.collectors.dns','netmedic.config','typing','dataclasses','subprocess',"
+        "'netmedic.collectors.dns','netmedic.config','netmedic.commands','netmedic.diagnose',"
+        "'netmedic.catalog','typing','dataclasses','subprocess',"
         "'pathlib','socket','json','re','inspect','enum','collections','importlib','site','os')"
         " if m in set(sys.modules) - before))"
     )
@@ -144,7 +146,7 @@ def test_yaml_writes_a_shared_value_out_where_it_is_held() -> None:
     ("argv", "message"),
     [
         (["facts", "--only", "nope"], "unknown fact families: nope"),
-        (["facts", "--format", "xml"], "--format must be json or yaml"),
+        (["facts", "--format", "xml"], "--format must be one of json, yaml, not 'xml'"),
         (["facts", "--only"], "option --only needs a value"),
         (["facts", "--verbose"], "unknown option: --verbose"),
         (["frobnicate"], "unknown command: frobnicate"),
@@ -156,7 +158,8 @@ def test_usage_errors_exit_2(argv: list, message: str, capsys: pytest.CaptureFix
     assert message in capsys.readouterr().err
 
 
-def test_help_exits_0() -> None:
+def test_help_exits_0_and_names_the_families() -> None:
     out = io.StringIO()
     assert cli.main(["facts", "--help"], out) == 0
     assert "usage: netmedic" in out.getvalue()
+    assert f"(families: {', '.join(FAMILIES)})" in out.getvalue()
