@@ -20,7 +20,7 @@ from netmedic.catalog import load_catalog
 from netmedic.config import load_config
 from netmedic.context import Context
 from netmedic.diagnose import diagnose
-from netmedic.facts import FAMILIES
+from netmedic.registry import FAMILIES
 
 AGENT = Path(__file__).resolve().parents[1]  # agent/ of this tree
 ENVELOPE = {"schema_version", "host", "collected_at", "duration_ms", "errors"}
