@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The lab fleet: systemd containers with the five incidents planted, healed by site.yml.
-#   scripts/lab-fleet.sh up     create the fleet (inventories/lab), plant, then facts.yml →
-#                               site.yml --check → site.yml → facts.yml → site.yml again → verify;
-#                               then the loop breaker: the VPN incident planted again, escalated
+#   scripts/lab-fleet.sh up     create the fleet (inventories/lab), plant, then site.yml --check →
+#                               site.yml (with one host that does not exist) → facts.yml →
+#                               site.yml again → verify; then the target-set guards and the loop
+#                               breaker: the VPN incident planted again, escalated
 #   scripts/lab-fleet.sh down   remove the fleet's containers
 # NETMEDIC_LAB_LIMIT limits the fleet (an ansible --limit pattern; make test uses a smaller one).
-# Reports: .lab/fleet/{before,site,after,site-again}/ ; logs: .lab/fleet/<step>.log
+# Reports: .lab/fleet/{site-check,site,after,site-again,site-escalate}/ ; logs: .lab/fleet/<step>.log
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -41,6 +42,20 @@ refused() {  # refused NAME REGEX PLAYBOOK [ARGS...]: the run must fail, saying 
   echo "lab: ${name} ok, refused ($((SECONDS - start)) s)"
 }
 
+unhealed() {  # unhealed NAME HOST PLAYBOOK [ARGS...]: the run fails for HOST alone, unreachable
+  local name=$1 host=$2 start=$SECONDS; shift 2
+  if ansible-playbook -i inventories/lab "$@" >"$out/$name.log" 2>&1; then
+    echo "lab: ${name} FAILED: the run passed although ${host} does not exist ($out/$name.log)"; return 1
+  fi
+  local failed; failed=$(sed -n '/^PLAY RECAP/,$p' "$out/$name.log" | grep -E 'failed=[1-9]|unreachable=[1-9]' \
+    | awk '{print $1}' | tr '\n' ' ')
+  if [ "$failed" != "$host " ]; then
+    echo "lab: ${name} FAILED: expected only ${host} to fail, the recap says: ${failed:-none}"
+    tail -n 40 "$out/$name.log" | sed "s/^/  [$name] /"; return 1
+  fi
+  echo "lab: ${name} ok, only ${host} failed ($((SECONDS - start)) s)"
+}
+
 changed_hosts() {  # the PLAY RECAP lines of a log that report a change or a failure
   sed -n '/^PLAY RECAP/,$p' "$1" | grep -E 'changed=[1-9]|failed=[1-9]|unreachable=[1-9]' || true
 }
@@ -52,9 +67,14 @@ up() {
   rm -rf "$out"; mkdir -p "$out"
   step create playbooks/lab/create.yml
   step plant playbooks/lab/plant.yml
-  step facts-before playbooks/facts.yml -e netmedic_report_dir="$PWD/$out/before"
-  step site-check playbooks/site.yml --check --diff
-  step site playbooks/site.yml -e netmedic_report_dir="$PWD/$out/site"
+  # The plan first: hosts without an agent are diagnosed with a scratch copy of it.
+  step site-check playbooks/site.yml --check --diff -e netmedic_report_dir="$PWD/$out/site-check"
+  # The fixing run, with one more host in the fleet that does not exist: it must be
+  # reported unreachable and fail the run, while every other host is healed.
+  local missing="$out/missing-host.yml"
+  printf 'all:\n  children:\n    lab:\n      hosts:\n        nm-lab-missing: {netmedic_distro: bookworm}\n' > "$missing"
+  unhealed site "nm-lab-missing" playbooks/site.yml -i "$missing" --limit "$limit,nm-lab-missing" \
+    -e netmedic_report_dir="$PWD/$out/site"
   step facts-after playbooks/facts.yml -e netmedic_report_dir="$PWD/$out/after"
   step site-again playbooks/site.yml -e netmedic_report_dir="$PWD/$out/site-again"
   local again; again=$(changed_hosts "$out/site-again.log")

@@ -7,7 +7,8 @@ One entry per question a caller asks of a host:
   loaded once (``netmedic diagnose``, ``netmedic_facts`` with ``diagnose``);
 - :func:`check`: whether one finding (optionally one subject of it) is present
   (``netmedic check ID``, every role's verification);
-- :func:`probe_bind`: what binding a port finds (``netmedic probe-bind``).
+- :func:`probe_bind`: what binding a port finds (``netmedic probe-bind``);
+- :func:`installed_config`: the host's config file as it is (``netmedic_plan``'s freshness).
 
 The config is the one the caller names (``config_path``), else the caller's
 ``ctx.config`` (a module's ``config`` option), else the host's
@@ -112,6 +113,16 @@ def collect(ctx: Context) -> Facts:
     """The facts document of the families in ``ctx.only`` (all when None)."""
     config, error = load_config(ctx, families=select_families(ctx.only))
     return _gather(ctx.replace(config=config), error)
+
+
+def installed_config(ctx: Context) -> Tuple[Dict[str, Any], Optional[str]]:
+    """``(config, error)`` of ``<etc_root>/netmedic/config.yml``, whatever ``ctx.config`` is.
+
+    ``({}, None)`` when the file is absent; ``({}, "/etc/netmedic/config.yml: ...")``
+    when it cannot be used.
+    """
+    config, error = load_config(ctx.replace(config={}))
+    return config, None if error is None else error["message"]
 
 
 def diagnose_host(

@@ -45,6 +45,7 @@ def as_nobody(work: Callable[[], Any]) -> Any:
     os.waitpid(pid, 0)
     return json.loads(data)
 
+
 # What real systemctl prints for a unit it does not know (captured in the lab).
 _NOT_FOUND = """\
 NRestarts=0
@@ -149,4 +150,45 @@ def run_module(
         check=False,
     )
     result: Dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
+AGENT = ROOT / "agent"  # the agent of this tree, as modules take it in agent_path
+
+# Run as ``python launcher.py <python> <module.py> <args.json>`` (run_module's ``prefix``).
+# The test venv has the agent installed too (``pip install -e .``, maybe from another
+# checkout), which would answer for any ``agent_path``: the launcher hides every other
+# copy from ``sys.path`` and records which ``netmedic`` package the module imported.
+_LAUNCHER = """\
+import atexit, os, runpy, sys
+
+sys.path[:] = [p for p in sys.path if not os.path.isdir(os.path.join(p or ".", "netmedic"))]
+sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in type(f).__module__]
+
+
+def _record():
+    agent = sys.modules.get("netmedic")
+    with open({record!r}, "w") as out:
+        out.write(getattr(agent, "__file__", None) or "")
+
+
+atexit.register(_record)
+sys.argv = sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def run_agent_module(
+    module: str, tmp_path: Path, check: bool = False, **args: Any
+) -> Dict[str, Any]:
+    """Run a module that imports the agent, with this tree's agent unless ``agent_path`` says
+    otherwise; ``imported_agent`` in the result names the package it imported."""
+    record = tmp_path / f"imported-agent-{module}"
+    launcher = tmp_path / "launcher.py"
+    launcher.write_text(_LAUNCHER.format(record=str(record)))
+    args.setdefault("agent_path", str(AGENT))
+    result = run_module(
+        module, tmp_path, check=check, prefix=[sys.executable, str(launcher)], **args
+    )
+    result["imported_agent"] = record.read_text() if record.exists() else ""
     return result

@@ -1,20 +1,16 @@
 """library/netmedic_facts.py: the real agent in this tree, found only at ``agent_path``.
 
-The module imports the agent in-process from ``agent_path``. The test venv also has
-the agent installed (``pip install -e .``, maybe from another checkout), which would
-answer for any ``agent_path``; the launcher below hides every other copy from
-``sys.path`` so that each run uses ``agent_path`` or fails, and records which
-``netmedic`` package it imported.
+The module imports the agent in-process from ``agent_path``; conftest's
+``run_agent_module`` hides every other copy, so each run uses ``agent_path`` or fails.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
-from conftest import run_module
+from conftest import AGENT, run_agent_module
 
 from netmedic.catalog import load_catalog
 from netmedic.config import load_config
@@ -22,40 +18,12 @@ from netmedic.context import Context
 from netmedic.diagnose import diagnose
 from netmedic.registry import FAMILIES
 
-AGENT = Path(__file__).resolve().parents[1]  # agent/ of this tree
 ENVELOPE = {"schema_version", "host", "collected_at", "duration_ms", "errors"}
-
-# Run as ``python launcher.py <python> <module.py> <args.json>`` (run_module's ``prefix``).
-LAUNCHER = """\
-import atexit, os, runpy, sys
-
-sys.path[:] = [p for p in sys.path if not os.path.isdir(os.path.join(p or ".", "netmedic"))]
-sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in type(f).__module__]
-
-
-def _record():
-    agent = sys.modules.get("netmedic")
-    with open({record!r}, "w") as out:
-        out.write(getattr(agent, "__file__", None) or "")
-
-
-atexit.register(_record)
-sys.argv = sys.argv[2:]
-runpy.run_path(sys.argv[0], run_name="__main__")
-"""
 
 
 def facts_module(tmp_path: Path, check: bool = False, **args: Any) -> Dict[str, Any]:
     """Run netmedic_facts with this tree's agent (unless ``agent_path`` says otherwise)."""
-    record = tmp_path / "imported-agent"
-    launcher = tmp_path / "launcher.py"
-    launcher.write_text(LAUNCHER.format(record=str(record)))
-    args.setdefault("agent_path", str(AGENT))
-    result = run_module(
-        "netmedic_facts", tmp_path, check=check, prefix=[sys.executable, str(launcher)], **args
-    )
-    result["imported_agent"] = record.read_text()
-    return result
+    return run_agent_module("netmedic_facts", tmp_path, check=check, **args)
 
 
 def families(document: Dict[str, Any]) -> List[str]:

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
-from conftest import LIBRARY, run_module
+import pytest
+from conftest import AGENT, LIBRARY, run_agent_module, run_module
 
 sys.path.insert(0, str(LIBRARY))
 
@@ -140,7 +141,7 @@ def test_unnamed_list_items_append_once_and_first_scalar_wins() -> None:
     }
 
 
-def test_module_plans_in_check_mode_and_merges_applied_findings_only(tmp_path: Path) -> None:
+def test_module_plans_in_check_mode_and_hands_each_role_its_findings(tmp_path: Path) -> None:
     findings = [
         finding("unit-missing-network-ordering", unit_ordering_units=[{"name": "a.service"}]),
         finding(
@@ -155,7 +156,7 @@ def test_module_plans_in_check_mode_and_merges_applied_findings_only(tmp_path: P
         tmp_path,
         check=True,
         findings=findings,
-        auto=["unit_ordering", "release_channel"],
+        policy={"auto": ["unit_ordering", "release_channel"]},
         audit_log=str(tmp_path / "none.jsonl"),
     )
     assert not result["changed"]
@@ -163,9 +164,126 @@ def test_module_plans_in_check_mode_and_merges_applied_findings_only(tmp_path: P
         ("unit-missing-network-ordering", "apply"),
         ("release-channel-beta", "approval"),
     ]
-    assert result["roles"] == {"unit_ordering": {"unit_ordering_units": [{"name": "a.service"}]}}
+    handed = result["roles"]["unit_ordering"]
+    assert list(result["roles"]) == ["unit_ordering"]
+    assert handed["vars"] == {"unit_ordering_units": [{"name": "a.service"}]}
+    assert handed["findings"] == [
+        {
+            "id": "unit-missing-network-ordering",
+            "subject": "multipassd.service",
+            "severity": "warning",
+            "evidence": [],
+            "vars": {"unit_ordering_units": [{"name": "a.service"}]},
+            "destructive": False,
+            "approved": True,
+        }
+    ]
+    assert result["policy"] == {
+        "auto": ["unit_ordering", "release_channel"],
+        "allow_destructive": [],
+        "max_fixes": 3,
+        "window_hours": 24,
+    }
+
+
+def test_only_limits_what_is_applied_and_reports_the_rest() -> None:
+    ordering = finding("unit-missing-network-ordering")
+    other = finding("declared-port-in-ephemeral-range", role="ephemeral_ports")
+    policy = params(auto=["unit_ordering", "ephemeral_ports"])
+    decisions, roles = plan.plan([ordering, other], policy, {}, only=[ordering["id"]])
+    assert [(d["id"], d["decision"]) for d in decisions] == [
+        ("unit-missing-network-ordering", "apply"),
+        ("declared-port-in-ephemeral-range", "report"),
+    ]
+    assert "netmedic_only" in decisions[1]["reason"]
+    assert list(roles) == ["unit_ordering"]
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        ("yes", "netmedic_policy must be a mapping"),
+        ({"allow_destructive": "id"}, "netmedic_policy.allow_destructive must be a list"),
+        ({"auto": [""]}, "netmedic_policy.auto must be a list of non-empty strings"),
+        ({"max_fixes": 0}, "netmedic_policy.max_fixes must be a whole number >= 1"),
+        ({"window_hours": True}, "netmedic_policy.window_hours must be a whole number >= 1"),
+        ({"max_fix": 2}, "netmedic_policy.max_fix: unknown key"),
+    ],
+)
+def test_a_bad_policy_fails_naming_the_variable(
+    tmp_path: Path, policy: Any, message: str
+) -> None:
+    result = run_module("netmedic_plan", tmp_path, findings=[], policy=policy)
+    assert result["failed"] and message in result["msg"], result
+
+
+def test_policy_defaults_fill_missing_keys_and_whole_number_strings_pass() -> None:
+    checked, problems = plan.check_policy({"max_fixes": "2"})
+    assert problems == []
+    assert checked == {"auto": [], "allow_destructive": [], "max_fixes": 2, "window_hours": 24}
+    assert plan.check_policy(None) == (plan.POLICY_DEFAULTS, [])
+
+
+def test_a_refused_fix_is_no_attempt(tmp_path: Path) -> None:
+    log = tmp_path / "actions.jsonl"
+    log.write_text(
+        "\n".join(
+            [
+                audit_line("unit-started-before-dns", 1, result="refused"),
+                audit_line("unit-started-before-dns", 2, result="refused"),
+                audit_line("unit-started-before-dns", 3, result="failed"),
+            ]
+        )
+        + "\n"
+    )
+    assert plan.recent_fixes(str(log), 24, NOW) == {
+        ("unit-started-before-dns", "multipassd.service"): 1
+    }
+
+
+def test_agent_state_compares_the_bundle_and_the_config(tmp_path: Path) -> None:
+    assert plan.agent_state(str(tmp_path), None, None, None)[0] == "unchecked"
+    assert plan.agent_state(str(tmp_path), "abc", None, None) == (
+        "stale",
+        f"no agent installed under {tmp_path}",
+    )
+    (tmp_path / plan.BUNDLE_STAMP).write_text("abc\n")
+    assert plan.agent_state(str(tmp_path), "abc", {"units": ["a"]}, {"units": ["a"]})[0] == (
+        "current"
+    )
+    assert plan.agent_state(str(tmp_path), "abd", None, None)[0] == "stale"
+    assert "config.yml differs" in plan.agent_state(str(tmp_path), "abc", {"units": []}, {})[1]
 
 
 def test_module_refuses_a_zero_window(tmp_path: Path) -> None:
-    result = run_module("netmedic_plan", tmp_path, findings=[], window_hours=0)
+    result = run_module("netmedic_plan", tmp_path, findings=[], policy={"window_hours": 0})
     assert result["failed"] and "window_hours" in result["msg"]
+
+
+def test_module_diagnoses_the_host_with_the_real_agent(tmp_path: Path) -> None:
+    result = run_agent_module(
+        "netmedic_plan", tmp_path, check=True, audit_log=str(tmp_path / "none.jsonl")
+    )
+    assert not result.get("failed"), result.get("msg")
+    assert result["imported_agent"].startswith(str(AGENT))
+    assert result["agent"] == "unchecked"
+    facts = result["ansible_facts"]
+    assert facts["netmedic"]["schema_version"] >= 2
+    ids = [f["id"] for f in facts["netmedic_diagnosis"]["findings"]]
+    assert [d["id"] for d in result["decisions"]] == ids
+
+
+def test_a_stale_agent_is_reported_before_anything_is_diagnosed(tmp_path: Path) -> None:
+    result = run_agent_module("netmedic_plan", tmp_path, check=True, agent_checksum="0" * 64)
+    assert not result.get("failed"), result.get("msg")
+    assert result["agent"] == "stale" and "ansible_facts" not in result
+    assert "decisions" not in result
+    missing = run_agent_module(
+        "netmedic_plan", tmp_path, agent_checksum="0" * 64, agent_path=str(tmp_path / "none")
+    )
+    assert missing["agent"] == "stale" and not missing.get("failed")
+
+
+def test_netmedic_only_must_name_catalog_ids(tmp_path: Path) -> None:
+    result = run_agent_module("netmedic_plan", tmp_path, check=True, only=["no-such-finding"])
+    assert result["failed"] and "no-such-finding" in result["msg"]

@@ -35,24 +35,39 @@ def ansible_playbook(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def listed_hosts(output: str) -> List[str]:
-    """The host names `--list-hosts` prints under "hosts (N):"."""
-    lines = output.splitlines()
+def play_hosts(output: str, play: str) -> List[str]:
+    """The hosts `--list-hosts` prints for the play named ``play``."""
+    blocks = output.split("\n\n")
+    block = next(b for b in blocks if f"): {play}\t" in b or b.rstrip().endswith(f"): {play}"))
+    lines = block.splitlines()
     start = next(i for i, line in enumerate(lines) if line.strip().startswith("hosts ("))
-    return [line.strip() for line in lines[start + 1 :] if line.strip()]
+    return sorted(line.strip() for line in lines[start + 1 :] if line.strip())
 
 
 @pytest.mark.parametrize("playbook,group", sorted(INCIDENT_PLAYBOOKS.items()))
-def test_incident_playbook_targets_its_example_group(playbook: str, group: str) -> None:
+def test_incident_playbook_runs_the_site_flow_on_its_example_group(
+    playbook: str, group: str
+) -> None:
     out = ansible_playbook("-i", "inventories/example", f"playbooks/{playbook}", "--list-hosts")
     assert out.returncode == 0, out.stdout + out.stderr
-    inventory = ansible_playbook(
+    site = ansible_playbook(
         "-i", "inventories/example", "playbooks/site.yml", "--list-hosts", "--limit", group
     )
-    assert inventory.returncode == 0, inventory.stdout + inventory.stderr
-    hosts = listed_hosts(out.stdout)
+    assert site.returncode == 0, site.stdout + site.stderr
+    hosts = play_hosts(out.stdout, "Diagnose, plan and remediate")
     assert hosts, f"{playbook} targets no host of inventories/example:\n{out.stdout}"
-    assert sorted(hosts) == sorted(listed_hosts(inventory.stdout.split("play #2")[1]))
+    assert hosts == play_hosts(site.stdout, "Diagnose, plan and remediate")
+    # The same plays as site.yml: the plan, the report and the failed hosts' play.
+    for play in ("Start the run", "Write the fleet report", "Fail the hosts that failed"):
+        assert f"): {play}" in out.stdout, play
+
+
+def test_incident_playbooks_are_thin_entries_to_site_yml() -> None:
+    for playbook in INCIDENT_PLAYBOOKS:
+        text = (ROOT / "playbooks" / playbook).read_text()
+        assert "ansible.builtin.import_playbook: site.yml" in text, playbook
+        assert "netmedic_only:" in text and "netmedic_hosts:" in text, playbook
+        assert "include_role" not in text and "roles:" not in text, playbook
 
 
 @pytest.mark.parametrize("playbook", ["site.yml", "facts.yml"])
