@@ -120,3 +120,13 @@ def test_probe_bind_classifies_a_held_port() -> None:
         api.probe_bind(Context(), "tcp", 0)
     with pytest.raises(ValueError, match="protocol must be tcp or udp"):
         api.probe_bind(Context(), "sctp", 80)
+
+
+def test_installed_config_is_the_host_file_whatever_the_caller_passes() -> None:
+    given = {"units": ["given.service"]}
+    config, error = api.installed_config(fixture_ctx(GOOD, config=given))
+    assert error is None and config["units"] == ["snap.multipass.multipassd.service"]
+    config, error = api.installed_config(fixture_ctx(MALFORMED, config=given))
+    assert config == {}
+    assert error is not None and error.startswith("/etc/netmedic/config.yml: invalid YAML")
+    assert api.installed_config(fixture_ctx(FIXTURES / "no-such-root")) == ({}, None)
