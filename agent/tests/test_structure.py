@@ -67,7 +67,6 @@ def test_the_import_graph_has_no_circle() -> None:
 def test_function_level_imports_are_edges() -> None:
     """The walk sees imports inside functions, like cli's of commands: circles hide there."""
     assert "netmedic.commands" in imports_of("netmedic.cli")  # imported inside a function
-    assert "netmedic.cli" not in imports_of("netmedic.commands")
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))
