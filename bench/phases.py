@@ -14,7 +14,8 @@ wall time), median of ``--runs``, with the cyclic garbage collector off as in
 
 Run it with the targets' interpreter (``/usr/bin/python3 bench/phases.py``) to
 time the agent as they run it; ``--agent DIR`` times another agent tree (a
-directory holding ``netmedic/``, e.g. an older commit's ``git archive``).
+directory holding ``netmedic/`` with ``output.py`` and ``procfs.py``: a
+``git archive`` of this round's commits or later; older ones had neither).
 """
 
 from __future__ import annotations

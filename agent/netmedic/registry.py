@@ -31,7 +31,7 @@ CONFIG_KEYS: Dict[str, type] = {
 CONFIG_READ: Dict[str, Tuple[str, ...]] = {
     "ports": ("ports",),
     "units": ("units",),
-    "dns": ("dns", "units"),
+    "dns": ("dns",),
     "processes": ("processes",),
     "ephemeral": ("ports", "processes"),
     "channels": ("channels",),

@@ -32,17 +32,19 @@ KEY = "a mapping key"
 Shape = Union[Dict[str, Any], str]
 
 
-def deref(node: Dict[str, Any]) -> Dict[str, Any]:
-    while "$ref" in node:
-        node = FACTS_SCHEMA["$defs"][node["$ref"].rsplit("/", 1)[1]]
-    return node
+# What the facts schema calls an entry of config.yml echoed back: free-form, as config.* is.
+CONFIG_ENTRY = "#/$defs/config_entry"
 
 
-def alternatives(node: Dict[str, Any]) -> List[Dict[str, Any]]:
+def alternatives(node: Dict[str, Any]) -> List[Shape]:
     """``{"oneOf": [null, {...}]}`` → the non-null alternatives, dereferenced."""
-    node = deref(node)
-    if "oneOf" in node:
-        return [alt for option in node["oneOf"] for alt in alternatives(option)]
+    if node.get("$ref") == CONFIG_ENTRY:
+        return [FREE]
+    if "$ref" in node:
+        return alternatives(FACTS_SCHEMA["$defs"][node["$ref"].rsplit("/", 1)[1]])
+    if "oneOf" in node or "allOf" in node:
+        parts = node.get("oneOf") or node["allOf"]
+        return [alt for option in parts for alt in alternatives(option)]
     return [node] if node.get("type") != "null" else []
 
 
@@ -54,6 +56,10 @@ def step(shape: Shape, key: Any, where: str) -> List[Shape]:
         raise AssertionError(f"{where}: a mapping key (key_as) has no fields")
     reached: List[Shape] = []
     for node in alternatives(shape):  # type: ignore[arg-type]
+        if node == FREE:
+            reached.append(FREE)
+            continue
+        assert isinstance(node, dict)
         values = node.get("additionalProperties")
         if isinstance(key, (Wildcard, int)) and "items" in node:
             reached.append(node["items"])
@@ -180,10 +186,13 @@ def entry(match: Dict[str, Any], evidence: Optional[List[Any]] = None) -> Dict[s
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        # the entry this test was written for: channels facts carry no API probe
+        # the path this test was written for: release-channel-beta read it before the
+        # channels family had an API probe; the probe has no `denied`
         (entry({"for_each": [{"in": "channels.apps", "as": "app",
                               "where": {"path": "app.api.denied", "op": "eq", "value": False}}]}),
-         "no collector writes 'api'"),
+         "no collector writes 'denied'"),
+        (entry({"when": {"path": "units.units[*].nope", "op": "exists", "value": True}}),
+         "no collector writes 'nope'"),
         (entry({"when": {"path": "ports.sockets[*].owner.cmdline", "op": "exists",
                          "value": True}}), "no collector writes 'cmdline'"),
         (entry({"for_each": [{"in": "units.units", "as": "u", "key_as": "n"}]}, ["{n.id}"]),
@@ -202,3 +211,11 @@ def entry(match: Dict[str, Any], evidence: Optional[List[Any]] = None) -> Dict[s
 def test_a_path_no_collector_writes_is_refused(raw: Dict[str, Any], message: str) -> None:
     with pytest.raises(AssertionError, match=message):
         check_entry(raw)
+
+
+def test_config_entries_echoed_in_the_facts_are_free_form_as_config_is() -> None:
+    """The schema's config_entry (a declaration carried into the facts) is the operator's data."""
+    raw = entry({"when": {"path": "units.units[*].declared.restart_if_stale", "op": "exists",
+                          "value": True}}, ["{processes.profiles[0].declared.ladder}"])  # fmt: skip
+    checked = ["units.units[*].declared.restart_if_stale", "processes.profiles[0].declared.ladder"]
+    assert check_entry(raw) == checked

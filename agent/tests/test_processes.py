@@ -16,6 +16,7 @@ from conftest import FIXTURES
 
 from netmedic.collectors import processes
 from netmedic.context import Context
+from netmedic.procs import profiles, table, vpnc
 
 AGENT = str(Path(processes.__file__).resolve().parents[2])
 
@@ -71,16 +72,20 @@ def test_matches_a_named_child_with_identity(children: List[subprocess.Popen[str
     assert proc["cmdline"][0] == sys.executable
     assert proc["zombie"] is False
     assert proc["reparented"] is False
-    assert proc["orphaned"] is True  # the profile's GUI is not running
+    assert proc["orphaned"] is False  # its parent (this test) lives
+    assert proc["gui_pids"] == []  # no GUI in its tree
+    assert proc["lingering"] is False  # it waits on nothing, but its parent lives: not orphaned
     assert proc["tun_open"] is False
     assert isinstance(proc["start_time"], float)
 
 
-def test_gui_running_means_not_orphaned(children: List[subprocess.Popen[str]]) -> None:
+def test_a_gui_elsewhere_is_running_but_not_in_the_tree(
+    children: List[subprocess.Popen[str]],
+) -> None:
     children.extend([_spawn("nmtest-gpclnt"), _spawn("nmgui-test")])
     (profile,) = _collect(_profile(name="nmtest-gpclnt"))
     assert profile["gui_running"] is True
-    assert profile["processes"][0]["orphaned"] is False
+    assert profile["processes"][0]["gui_pids"] == []  # a sibling, not its ancestor or child
 
 
 def test_user_criterion_filters(children: List[subprocess.Popen[str]]) -> None:
@@ -118,8 +123,8 @@ def test_tun_unknown_when_fd_links_cannot_be_read(children: List[subprocess.Pope
     assert shutil.which("setpriv"), "setpriv (util-linux) is needed for this test"
     children.append(_spawn("nmtest-gptun", "tun"))
     code = (
-        "import json, sys; from pathlib import Path; from netmedic.collectors import processes; "
-        "print(json.dumps(processes.tun_open(Path('/proc'), int(sys.argv[1]))))"
+        "import json, sys; from netmedic.procs import table; "
+        "print(json.dumps(table.tun_fds('/proc', int(sys.argv[1]))))"
     )
     out = subprocess.run(
         ["setpriv", "--bounding-set=-sys_ptrace", "--", sys.executable, "-c", code,
@@ -151,6 +156,7 @@ def test_reparented_orphan(tmp_path: Path) -> None:
         parent_comm = Path(f"/proc/{proc['ppid']}/comm").read_text().strip()
         assert proc["reparented"] is (proc["ppid"] == 1 or parent_comm == "systemd")
         assert proc["orphaned"] is proc["reparented"]
+        assert proc["lingering"] is proc["orphaned"]  # no gui declared: orphaned is lingering
     finally:
         os.kill(pid, 9)
 
@@ -230,10 +236,101 @@ def test_no_profiles_no_proc_pass(tmp_path: Path) -> None:
 
 
 def test_parse_stat_with_parens_in_comm() -> None:
-    assert processes.parse_stat("42 (gp (x) y) S 1 42 42 0") == processes.ProcStat(
-        "gp (x) y", "S", 1
-    )
+    text = "42 (gp (x) y) S 1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 4242 0 0"
+    assert table.parse_stat(text) == table.ProcStat("gp (x) y", "S", 1, 4194560, 4242)
+
+
+def test_a_vanished_process_holds_no_tun(tmp_path: Path) -> None:
+    assert table.tun_fds(str(tmp_path), 12345) == ([], None)
 
 
 def test_unreadable_fd_dir(tmp_path: Path) -> None:
-    assert processes.tun_open(tmp_path, 12345) == (None, f"FileNotFoundError: {tmp_path}/12345/fd")
+    (tmp_path / "12345").mkdir()
+    (tmp_path / "12345" / "fd").write_text("not a directory")
+    state, error = table.tun_fds(str(tmp_path), 12345)
+    assert state is None and error == f"NotADirectoryError: {tmp_path}/12345/fd"
+
+
+def _stat(comm: str, ppid: int, state: str = "S", start: int = 10000) -> table.ProcStat:
+    return table.ProcStat(comm=comm, state=state, ppid=ppid, flags=0, start_ticks=start)
+
+
+# GlobalProtect 2.x as users run it (research-19 §2a), one process table:
+#   100 gpclient launch-gui (the user's, parent gone) → 101 gpservice → 102 gpgui: healthy
+#   103 gpclient, a child of the live gpgui 102: healthy
+#   200 gpclient launch-gui (parent gone), its gpservice killed: lingers, although
+#   300 gpgui (another session) runs
+#   400 gpclient launch-gui (parent gone) waiting on 401 pkexec: not yet
+#   500 gpclient launch-gui, started 10 s ago: too young
+#   600 gpservice, parent 700 (a live gpclient): not orphaned
+#   800 gpclient connect (CLI, no gui declared), parent gone: lingers; 801 under bash 900: not
+#   950 zombie gpclient (parent gone): never
+TABLE = {
+    1: _stat("systemd", 0),
+    100: _stat("gpclient", 1), 101: _stat("gpservice", 100), 102: _stat("gpgui", 101),
+    103: _stat("gpclient", 102),
+    200: _stat("gpclient", 1), 300: _stat("gpgui", 1),
+    400: _stat("gpclient", 1), 401: _stat("pkexec", 400),
+    500: _stat("gpclient", 1, start=99000),
+    600: _stat("gpservice", 700), 700: _stat("gpclient", 900), 900: _stat("bash", 1),
+    800: _stat("gpclient", 1), 801: _stat("gpclient", 900),
+    950: _stat("gpclient", 1, state="Z"),
+}  # fmt: skip
+NOW = 1000.0  # seconds since boot; start 10000 ticks = 100 s → age 900
+
+
+@pytest.mark.parametrize(
+    ("pid", "gui", "lingering", "gui_pids"),
+    [
+        (100, True, False, [102]),
+        (101, True, False, [102]),
+        (103, True, False, [102]),
+        (200, True, True, []),
+        (400, True, False, []),
+        (500, True, False, []),
+        (600, True, False, []),
+        (800, False, True, None),
+        (801, False, False, None),
+        (950, True, False, []),
+    ],
+)
+def test_one_judgement_of_lingering(pid: int, gui: bool, lingering: bool, gui_pids: Any) -> None:
+    profile = profiles.build_profile(
+        {"name": "gp", "match": {"name": "gp.*"}, "gui": ["gpgui"] if gui else [], "min_age": 60}
+    )
+    verdict = profiles.judge(
+        profile, pid, unit="session-3.scope", table=TABLE, children=table.children_of(TABLE),
+        now=NOW,
+    )  # fmt: skip
+    assert (verdict.lingering, verdict.gui_pids) == (lingering, gui_pids)
+
+
+def test_a_service_process_is_never_orphaned() -> None:
+    assert profiles.orphaned(TABLE[800], TABLE, "gpclient.service") is False
+    assert profiles.orphaned(TABLE[800], TABLE, "app-gpclient-1.scope") is True
+
+
+def test_vpnc_leftovers_from_a_fixture_host(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "resolv.conf").write_text(f"{vpnc.MARKER} -- x\nnameserver 203.0.113.53\n")
+    (tmp_path / "run" / "vpnc").mkdir(parents=True)
+    (tmp_path / "run" / "vpnc" / "resolv.conf-backup.4194300").write_text("nameserver 192.0.2.53\n")
+    (tmp_path / "run" / "vpnc" / "defaultroute.4194300").write_text("default\nvia\n192.0.2.1\n")
+    (tmp_path / "proc" / "net").mkdir(parents=True)
+    (tmp_path / "proc" / "net" / "route").write_text("Iface\tDestination\tGateway\n")
+    ctx = Context(proc_root=tmp_path / "proc", etc_root=tmp_path / "etc", run_root=tmp_path / "run")
+    raw = [{"name": name, "vpnc_state_dir": "/var/run/vpnc"} for name in ("a", "b")]  # one dir
+    assert vpnc.collect(ctx, raw, {}) == [
+        {
+            "pid": 4194300,
+            "state_dir": "/var/run/vpnc",
+            "resolv_conf_backup": "/var/run/vpnc/resolv.conf-backup.4194300",
+            "defaultroute": "/var/run/vpnc/defaultroute.4194300",
+            "pid_alive": False,
+            "saved_default_route": "default via 192.0.2.1",
+            "resolv_conf": "/etc/resolv.conf",
+            "resolv_conf_generated": True,
+            "default_route_present": False,
+            "restorable": ["resolv_conf", "default_route"],
+        }
+    ]

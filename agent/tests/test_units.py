@@ -93,6 +93,7 @@ def test_collect_makes_one_batched_call(
         "network_online_active_enter_monotonic_us": 1019841374,
         "wait_online_enabled": [],
         "network_managers_active": [],
+        "wait_online_available": [],
     }
 
 
@@ -101,7 +102,10 @@ def test_wait_online_and_manager_detection(systemd_run: Path) -> None:
         RECORDED_SHOW.read_text(),
         overrides={
             "NetworkManager.service": {"LoadState": "loaded", "ActiveState": "active"},
-            "NetworkManager-wait-online.service": {"UnitFileState": "enabled"},
+            "NetworkManager-wait-online.service": {
+                "UnitFileState": "enabled",
+                "LoadState": "loaded",
+            },
             "network-online.target": {
                 "ActiveState": "active",
                 "ActiveEnterTimestampMonotonic": "9000000",
@@ -114,6 +118,7 @@ def test_wait_online_and_manager_detection(systemd_run: Path) -> None:
         "network_online_active_enter_monotonic_us": 9000000,
         "wait_online_enabled": ["NetworkManager-wait-online.service"],
         "network_managers_active": ["NetworkManager"],
+        "wait_online_available": ["NetworkManager-wait-online.service"],
     }
 
 
@@ -150,3 +155,24 @@ def test_real_host_without_systemd_pid1() -> None:
     if Path("/run/systemd/system").is_dir():
         pytest.skip("systemd is running here")
     assert units.collect(Context())["systemd"] == "not running"
+
+
+def test_declared_units_are_names_or_mappings(
+    systemd_run: Path, recorded_systemctl: FakeSystemctl
+) -> None:
+    """config units: a plain name reads {name}; a mapping keeps every key (the role's too)."""
+    dbus = {
+        "name": "dbus.service",
+        "dns_gate_names": ["cdimage.lab.test"],
+        "refresh_command": "busctl call ...",
+    }
+    config = {"units": ["dnsmasq.service", dbus, {"name": "bad name"}, {"gate": "x"}, 5]}
+    declared, refused = units.declared_units(Context(config=config))
+    assert declared == {"dnsmasq.service": {"name": "dnsmasq.service"}, "dbus.service": dbus}
+    assert refused == ["bad name", "None", "5"]
+    facts = units.collect(Context(run_root=systemd_run, run=recorded_systemctl, config=config))
+    assert facts["invalid_names"] == ["bad name", "None", "5"]
+    assert facts["units"]["dbus.service"]["declared"] == dbus
+    assert facts["units"]["dbus.service"]["reasons"] == ["config"]
+    # Not declared (a resolver, the plumbing): no declaration to hand a role.
+    assert facts["units"]["network-online.target"]["declared"] is None

@@ -1,24 +1,26 @@
-"""DNS family: resolv.conf mode, resolver readiness, a bounded probe, and which
-watched units started before DNS was usable.
+"""DNS family: resolv.conf mode, since when name resolution through the host's
+resolver was usable (and on what evidence), a bounded probe, the declared units'
+own logged resolution failures, and which watched units started before DNS was usable.
 
-"DNS usable" is the resolver unit's ActiveEnterTimestampMonotonic (resolved and
-dnsmasq signal readiness when they answer). With a static or foreign
-resolv.conf there is no local resolver unit, so ``started_before_dns`` is null.
-Unit data comes from the units family (``ctx.derived["units"]``); only when that
-family was not collected does this one make its own single batched call.
+Nothing logs "DNS first answered": it is inferred from *markers* (docs/facts.md,
+"DNS usable since"). Unit data comes from the units family (``ctx.derived``); only
+without it does this one make its own single batched call. The journal is read
+through ``ctx.run`` (``journalctl -o json``), bounded, and only when journald runs.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Pattern, Sequence, Tuple
 
 from netmedic.collectors import units as units_family
 from netmedic.context import Context, Facts
 from netmedic.hostpaths import host_path
+from netmedic.journal import JournalError, journal_available, read_journal
 
 RESOLV_CONF = "/etc/resolv.conf"
 RESOLVED_STUB_ADDRESSES = frozenset({"127.0.0.53", "127.0.0.54"})
@@ -34,6 +36,37 @@ WATCHED_REASONS = frozenset({"config", "port_owner"})
 # Resolvers are what "DNS usable" is measured by, not units that wait for it:
 # dnsmasq holds port 53, so it is a port owner, but never "started before DNS".
 RESOLVER_UNITS = frozenset(MODE_RESOLVER_UNIT.values())
+
+# Journal bounds: a unit's newest lines since its start; the resolver's and network
+# manager's lines in their first minutes (when a boot's DNS comes up).
+UNIT_LINES, MARKER_LINES, MARKER_WINDOW_US = 500, 2000, 600_000_000
+# What a unit logs when a lookup failed (case-insensitive; config units[].dns_failure_patterns
+# replaces them per unit): Qt's/multipassd's, multipass's client, glibc's EAI_AGAIN.
+DEFAULT_FAILURE_PATTERNS = (
+    r"host \S+ not found",
+    r"unknown or unreachable",
+    r"temporary failure in name resolution",
+)
+# Journal lines that bound when DNS became usable: unit → [(regex, source, first|last line)].
+MARKER_LINES_OF: Dict[str, List[Tuple[Pattern[str], str, str]]] = {
+    unit: [(re.compile(rx), source, which) for rx, source, which in patterns]
+    for unit, patterns in {
+        "systemd-resolved.service": [
+            (r"Bus client set DNS server list to: \S", "resolver-upstream", "first"),
+            (r"Using degraded feature set", "resolver-unreachable", "last"),
+        ],
+        "dnsmasq.service": [
+            (r"using nameserver \S", "resolver-upstream", "first"),
+            (r"no servers found in /etc/resolv\.conf", "resolver-unreachable", "last"),
+        ],
+        "systemd-networkd.service": [
+            (r"DHCPv4 address \S+, gateway \S+ acquired from", "network-lease", "first"),
+        ],
+        "NetworkManager.service": [
+            (r"state is now CONNECTED_GLOBAL", "network-connected", "first")
+        ],
+    }.items()
+}
 
 # Swappable in tests: a slow resolver proves the probe never hangs.
 Resolve = Callable[[str], List[str]]
@@ -167,6 +200,87 @@ def probe(names: Sequence[str], timeout_s: float) -> List[Facts]:
     return [{"name": name, **results.get(name, timed_out)} for name in names]
 
 
+def _started(unit: Facts) -> Optional[int]:
+    """A second before the unit's main process started (or it became active): a forking
+    daemon logs before systemd records its main PID (dnsmasq's start line did, in the lab)."""
+    started = unit.get("exec_main_start_monotonic_us") or unit.get("active_enter_monotonic_us")
+    return max(0, int(started) - 1_000_000) if started else None
+
+
+def _marker(source: str, unit: Optional[str], monotonic_us: int, detail: str) -> Facts:
+    return {"source": source, "unit": unit, "monotonic_us": monotonic_us, "detail": detail}
+
+
+def find_markers(
+    ctx: Context, known: Dict[str, Facts], resolver_unit: Optional[str]
+) -> Tuple[List[Facts], List[str]]:
+    """Every marker before which DNS through the resolver could not answer, and errors."""
+    found: List[Facts] = []
+    resolver = known.get(resolver_unit or "", {})
+    if resolver.get("active_enter_monotonic_us"):
+        became = f"{resolver_unit} became active"
+        found.append(
+            _marker("resolver-active", resolver_unit, resolver["active_enter_monotonic_us"], became)
+        )
+    network = (ctx.derived.get("units") or {}).get("network") or {}
+    online = network.get("network_online_active_enter_monotonic_us")
+    if online and network.get("wait_online_enabled"):
+        reached = (
+            f"network-online.target reached ({', '.join(network['wait_online_enabled'])} enabled)"
+        )
+        found.append(_marker("network-online", "network-online.target", online, reached))
+    # The resolver in use and the network managers that run, each from its own start.
+    starts: Dict[str, int] = {
+        unit: int(since)
+        for unit in MARKER_LINES_OF
+        if (unit == resolver_unit or unit not in RESOLVER_UNITS)
+        and known.get(unit, {}).get("active_state") == "active"
+        and (since := _started(known[unit]))
+    }
+    if not starts or not journal_available(ctx):
+        return found, []
+    try:
+        window = max(starts.values()) + MARKER_WINDOW_US
+        lines = read_journal(ctx, sorted(starts), min(starts.values()), MARKER_LINES, window)
+    except (JournalError, ValueError) as exc:
+        return found, [str(exc)]
+    for unit, start in starts.items():
+        own = [(t, m) for u, t, m in lines if u == unit and start <= t <= start + MARKER_WINDOW_US]
+        for regex, source, which in MARKER_LINES_OF[unit]:
+            hits = [(t, m) for t, m in own if regex.search(m)]
+            if hits:
+                stamp, message = hits[0] if which == "first" else hits[-1]
+                found.append(_marker(source, unit, stamp, f"{unit}: {message[:160]}"))
+    return found, []
+
+
+def find_failures(
+    ctx: Context, declared: Dict[str, Facts], known: Dict[str, Facts]
+) -> Tuple[Dict[str, Facts], List[str]]:
+    """Each running declared unit's last logged resolution failure since its current start."""
+    failures: Dict[str, Facts] = {}
+    errors: List[str] = []
+    for name, declaration in declared.items():
+        start = known.get(name, {}).get("exec_main_start_monotonic_us")
+        if not start or name in RESOLVER_UNITS or not journal_available(ctx):
+            continue
+        own = declaration.get("dns_failure_patterns")
+        try:
+            texts = (
+                [str(p) for p in own] if isinstance(own, list) and own else DEFAULT_FAILURE_PATTERNS
+            )
+            patterns = [re.compile(text, re.IGNORECASE) for text in texts]
+            lines = read_journal(ctx, [name], start, UNIT_LINES)
+        except (re.error, JournalError, ValueError) as exc:
+            errors.append(f"{name}: {exc}")
+            continue
+        hits = [(t, m) for u, t, m in lines if u == name and any(p.search(m) for p in patterns)]
+        if hits:
+            stamp, message = hits[-1]
+            failures[name] = {"monotonic_us": stamp, "message": message[:300], "count": len(hits)}
+    return failures, errors
+
+
 def _units_data(ctx: Context, resolver_unit: Optional[str]) -> Tuple[Dict[str, Facts], List[str]]:
     """Unit facts (from the units family when collected) and the watched unit names."""
     derived = ctx.derived.get("units")
@@ -176,7 +290,7 @@ def _units_data(ctx: Context, resolver_unit: Optional[str]) -> Tuple[Dict[str, F
             n for n, u in known.items() if WATCHED_REASONS.intersection(u.get("reasons", ()))
         ]
         return known, watched
-    watched = [n for n in ctx.setting("units", []) or [] if isinstance(n, str)]
+    watched = list(units_family.declared_units(ctx)[0])
     if not units_family.systemd_running(ctx):
         return {}, watched
     names = list(dict.fromkeys(([resolver_unit] if resolver_unit else []) + watched))
@@ -196,10 +310,23 @@ def started_before(
     return start, start < dns_usable_us
 
 
-def _probe_settings(ctx: Context) -> Tuple[List[str], float]:
+def _gate_names(declaration: Facts) -> List[str]:
+    names = declaration.get("dns_gate_names")
+    return [str(n) for n in names] if isinstance(names, list) else []
+
+
+def _probe_settings(ctx: Context, declared: Dict[str, Facts]) -> Tuple[List[str], float]:
+    """The config's probe names plus every declared unit's DNS gate names, and the timeout."""
     settings: Dict[str, Any] = ctx.setting("dns", {}) or {}
     names = [str(n) for n in settings.get("probe_names", []) or []]
-    return names, float(settings.get("timeout_s", DEFAULT_PROBE_TIMEOUT_S))
+    names += [n for declaration in declared.values() for n in _gate_names(declaration)]
+    return list(dict.fromkeys(names)), float(settings.get("timeout_s", DEFAULT_PROBE_TIMEOUT_S))
+
+
+def answers(names: Sequence[str], results: Sequence[Facts]) -> Optional[bool]:
+    """Do all ``names`` resolve now? ``None`` when there is nothing to ask."""
+    ok = {r["name"]: r["ok"] for r in results}
+    return all(ok.get(n) is True for n in names) if names else None
 
 
 def collect(ctx: Context) -> Facts:
@@ -213,21 +340,35 @@ def collect(ctx: Context) -> Facts:
     mode = classify_mode(resolv, dnsmasq_present)
     resolver_unit = MODE_RESOLVER_UNIT.get(mode)
     known, watched = _units_data(ctx, resolver_unit)
+    declared = units_family.declared_units(ctx)[0]
     resolver = known.get(resolver_unit, {}) if resolver_unit else {}
-    dns_usable_us: Optional[int] = resolver.get("active_enter_monotonic_us")
+    markers, errors = find_markers(ctx, known, resolver_unit)
+    usable = max(markers, key=lambda m: int(m["monotonic_us"])) if markers else None
+    usable_us: Optional[int] = usable["monotonic_us"] if usable else None
+    failures, failure_errors = find_failures(ctx, declared, known)
+    names, timeout_s = _probe_settings(ctx, declared)
+    results = probe(names, timeout_s)
     per_unit: Dict[str, Facts] = {}
     for name in (n for n in watched if n not in RESOLVER_UNITS):
-        start, before = started_before(known.get(name, {}), dns_usable_us)
+        start, before = started_before(known.get(name, {}), usable_us)
+        # Its own failure after its start, while its names resolve now: it cached a failure.
+        own_names = _gate_names(declared.get(name, {})) or names
+        if name in failures and answers(own_names, results):
+            before = True
         per_unit[name] = {"started_monotonic_us": start, "started_before_dns": before}
-    names, timeout_s = _probe_settings(ctx)
     return {
         "resolv_conf": resolv,
         "mode": mode,
         "resolver": {
             "unit": resolver_unit,
             "active_state": resolver.get("active_state"),
-            "usable_since_monotonic_us": dns_usable_us,
+            "usable_since_monotonic_us": usable_us,
+            "usable_since_source": usable["source"] if usable else None,
+            "markers": sorted(markers, key=lambda m: int(m["monotonic_us"])),
         },
-        "probe": {"timeout_s": timeout_s, "results": probe(names, timeout_s)},
+        "answers_now": answers(names, results),
+        "probe": {"timeout_s": timeout_s, "results": results},
+        "resolution_failures": failures,
+        "journal": {"available": journal_available(ctx), "errors": errors + failure_errors},
         "units": per_unit,
     }

@@ -2,7 +2,10 @@
 
 Relevant units (no discovery scan, so the cost stays one bounded call):
 
-- config ``units`` (operator-declared network-dependent units),
+- config ``units`` (operator-declared network-dependent units: plain names or
+  mappings ``{name, dns_gate_names, dns_failure_patterns, ...}``; a unit's
+  declaration is carried into its entry as ``declared``, keys the agent does not
+  use included, so the catalog can hand it to the role),
 - ``ctx.related_units`` (owners of listening sockets: a daemon that listens is
   network-dependent by definition),
 - resolver units (systemd-resolved, dnsmasq) for the dns family,
@@ -17,7 +20,7 @@ host where systemd is not PID 1 (no ``/run/systemd/system``) the family reports
 from __future__ import annotations
 
 import re
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from netmedic.context import Context, Facts
 
@@ -155,10 +158,28 @@ def show_units(ctx: Context, names: Sequence[str]) -> Dict[str, Facts]:
     return {name: unit_state(block) for name, block in zip(names, blocks)}
 
 
+def declared_units(ctx: Context) -> Tuple[Dict[str, Facts], List[str]]:
+    """config ``units`` → ``({name: declaration}, [refused])``; a plain name reads ``{name}``.
+
+    ``["a.service", {"name": "b.service", "dns_gate_names": ["x"]}, "bad name"]``
+    → ``({"a.service": {"name": "a.service"}, "b.service": {...}}, ["bad name"])``.
+    """
+    declared: Dict[str, Facts] = {}
+    refused: List[str] = []
+    for entry in ctx.setting("units", []) or []:
+        item: Any = {"name": entry} if isinstance(entry, str) else entry
+        name = item.get("name") if isinstance(item, dict) else None
+        if isinstance(name, str) and _UNIT_NAME.fullmatch(name):
+            declared.setdefault(name, dict(item))
+        else:
+            refused.append(str(name if isinstance(item, dict) else entry))
+    return declared, refused
+
+
 def _relevant(ctx: Context) -> Tuple[Dict[str, List[str]], List[str]]:
     """``{unit: [reasons]}`` in first-seen order, plus names refused as invalid."""
     reasons: Dict[str, List[str]] = {}
-    invalid: List[str] = []
+    declared, invalid = declared_units(ctx)
 
     def add(names: Iterable[object], reason: str) -> None:
         for name in names:
@@ -169,7 +190,7 @@ def _relevant(ctx: Context) -> Tuple[Dict[str, List[str]], List[str]]:
             if reason not in reasons[name]:
                 reasons[name].append(reason)
 
-    add(ctx.setting("units", []) or [], "config")
+    add(declared, "config")
     add(ctx.related_units, "port_owner")
     add(RESOLVER_UNITS, "resolver")
     add(PLUMBING_UNITS, "network")
@@ -196,6 +217,12 @@ def network_summary(units: Dict[str, Facts]) -> Facts:
             for manager, (service, _) in NETWORK_MANAGERS.items()
             if _is_active(units, service)
         ],
+        # What a fix may enable: the active managers' wait-online services systemd knows.
+        "wait_online_available": [
+            wait
+            for service, wait in NETWORK_MANAGERS.values()
+            if _is_active(units, service) and units.get(wait, {}).get("load_state") == "loaded"
+        ],
     }
 
 
@@ -211,8 +238,10 @@ def collect(ctx: Context) -> Facts:
             "network": None,
         }
     units = show_units(ctx, list(reasons))
+    declared = declared_units(ctx)[0]
     for name, unit in units.items():
         unit["reasons"] = reasons[name]
+        unit["declared"] = declared.get(name)
     return {
         "systemd": "running",
         "requested": list(reasons),
