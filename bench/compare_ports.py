@@ -243,11 +243,9 @@ def summarize(runs: List[Sample]) -> Dict[str, Any]:
 def paired_ratio(tool: Dict[str, Any], other: Dict[str, Any]) -> float:
     """Median over rounds of ``tool``'s wall time over ``other``'s in the same round.
 
-    This VM's speed drifts by up to 1.8x over seconds (the same command, run
-    back to back, takes 45 ms for a while, then 80 ms); two samples of one
-    round are at most a round apart (~1.5 s on large, the psutil script's
-    second included; more in the rounds with listen_ports_facts), so their
-    ratio cancels most of the drift, which the ratio of the two medians keeps.
+    The VM's speed drifts over seconds, more than the ratio of two medians can
+    hide; two samples of one round are at most a round apart, so their ratio
+    cancels most of that drift (docs/performance.md, "How it is measured").
     """
     ratios: List[float] = [a / b for a, b in zip(tool["wall_s"], other["wall_s"])]
     return statistics.median(ratios)

@@ -10,11 +10,12 @@ wall time), median of ``--runs``, with the cyclic garbage collector off as in
 - ``scan``: the ``/proc/*/fd`` pass (``owners.scan_socket_holders``);
 - ``identities``: one owner identity per holding pid, as the ports family reads it;
 - ``join``: ``collectors.ports.join_owners``, i.e. scan + identities + assembly;
-- ``json``: the compact encoding of the document (``cli.compact_json``).
+- ``json``: the compact encoding of the document (``output.compact_json``).
 
 Run it with the targets' interpreter (``/usr/bin/python3 bench/phases.py``) to
 time the agent as they run it; ``--agent DIR`` times another agent tree (a
-directory holding ``netmedic/``, e.g. an older commit's ``git archive``).
+directory holding ``netmedic/`` with ``output.py`` and ``procfs.py``: a
+``git archive`` of this round's commits or later; older ones had neither).
 """
 
 from __future__ import annotations
@@ -46,14 +47,14 @@ def cpu_ms(work: Callable[[], object], runs: int) -> float:
 
 def phases(runs: int) -> Dict[str, float]:
     """CPU per phase; imports netmedic from wherever main() put it on sys.path."""
-    from netmedic import cli, netlink, owners  # noqa: PLC0415 - after --agent is on sys.path
+    from netmedic import netlink, output, owners, procfs  # noqa: PLC0415 - after --agent is on sys.path
     from netmedic.collectors import ports  # noqa: PLC0415
     from netmedic.context import Context  # noqa: PLC0415
 
     def fresh_caches() -> None:
         # What an earlier run cached (users, units): a new process starts without them.
         owners._USERS.clear()
-        owners._UNIT_CACHE.clear()
+        procfs._UNIT_CACHE.clear()
 
     ctx = Context(only=["ports"])
     found = netlink.bound_sockets()
@@ -63,9 +64,8 @@ def phases(runs: int) -> Dict[str, float]:
     def identities() -> None:
         fresh_caches()
         cache = ports._IdentityCache(ctx)  # the owner reads join_owners makes, one per pid
-        owner = cache.owner if hasattr(cache, "owner") else cache.__getitem__  # older: .owner()
         for pid in pids:
-            owner(pid)
+            cache[pid]
 
     def join() -> object:
         fresh_caches()
@@ -77,7 +77,7 @@ def phases(runs: int) -> Dict[str, float]:
         "scan": cpu_ms(lambda: owners.scan_socket_holders(ctx, [s.inode for s in found]), runs),
         "identities": cpu_ms(identities, runs),
         "join": cpu_ms(join, runs),
-        "json": cpu_ms(lambda: cli.compact_json(doc), runs),
+        "json": cpu_ms(lambda: output.compact_json(doc), runs),
         "sockets": len(found),
         "owners": len(pids),
         "processes": scan.processes,

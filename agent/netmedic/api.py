@@ -2,44 +2,100 @@
 
 One entry per question a caller asks of a host:
 
-- :func:`collect`: the facts document (``netmedic facts``);
-- :func:`diagnose_host`: facts plus their diagnosis, the config loaded once
-  (``netmedic diagnose``, the ``netmedic_facts``/``netmedic_plan`` modules);
+- :func:`collect`: the facts document (``netmedic facts``, the ``netmedic_facts`` module);
+- :func:`diagnose_host`: facts plus their diagnosis, the config and the catalog
+  loaded once (``netmedic diagnose``, ``netmedic_facts`` with ``diagnose``);
 - :func:`check`: whether one finding (optionally one subject of it) is present
-  (``netmedic check ID``, every role's verification).
+  (``netmedic check ID``, every role's verification);
+- :func:`probe_bind`: what binding a port finds (``netmedic probe-bind``);
+- :func:`installed_config`: the host's config file as it is (``netmedic_plan``'s freshness).
 
-Callers never reach past this module into the CLI layer; ``cli.py`` and the
-Ansible modules both call it.
+The config is the one the caller names (``config_path``), else the caller's
+``ctx.config`` (a module's ``config`` option), else the host's
+``<etc_root>/netmedic/config.yml``, read only when something asks for it. A file
+that cannot be parsed is an ``errors`` entry of family ``config``; the rest runs
+without it. cli.py and commands.py only parse arguments and print what this
+module returns.
+
+``netmedic facts --only ports`` imports this module: the diagnosis's modules
+(yaml, dataclasses, the catalog) are imported inside the functions that use them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from netmedic.facts import error_entry, gather, select_families
+from netmedic.registry import CONFIG_FAMILIES, FAMILIES
 
-from netmedic.context import Context, Facts
-from netmedic.diagnose import Diagnosis, Finding
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
+
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+    from netmedic.context import Context, Facts
+    from netmedic.diagnose import Diagnosis, Finding
+    from netmedic.probe import BindProbe
+
+    ErrorEntry = Dict[str, str]
 
 
-@dataclass
-class HostDiagnosis:
-    """A host's facts and what the catalog found in them."""
-
-    facts: Facts
-    diagnosis: Diagnosis
-    config: Dict[str, Any]
+class ConfigUnreadable(ValueError):
+    """The config file the caller named cannot be read; the message names it."""
 
 
-@dataclass
-class CheckResult:
+class _Record:
+    """A value class: equal when its fields are (not a dataclass: see the module docstring)."""
+
+    __slots__: Tuple[str, ...] = ()
+    _FIELDS: Tuple[str, ...] = ()  # the constructor's arguments, in order
+
+    def _fields(self) -> Tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable fields
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
+        return f"{type(self).__name__}({fields})"
+
+
+class HostDiagnosis(_Record):
+    """A host's facts, the config they were read with, and what the catalog found in them."""
+
+    __slots__ = ("config", "diagnosis", "facts")
+    _FIELDS = ("facts", "diagnosis", "config")
+
+    def __init__(self, facts: Facts, diagnosis: Diagnosis, config: Dict[str, Any]) -> None:
+        self.facts = facts
+        self.diagnosis = diagnosis
+        self.config = config
+
+
+class CheckResult(_Record):
     """``netmedic check ID [--subject S]``: exit 0 absent, 1 present, 3 unknown/not evaluated."""
 
-    finding_id: str
-    subject: Optional[str]
-    state: str  # "absent" | "present" | "not evaluated" | "unknown id"
-    exit_code: int
-    findings: List[Finding]
-    diagnosis: Diagnosis
+    __slots__ = ("diagnosis", "exit_code", "finding_id", "findings", "state", "subject")
+    _FIELDS = ("finding_id", "subject", "state", "exit_code", "findings", "diagnosis")
+
+    def __init__(  # noqa: PLR0917 - the fields, in order, as the dataclass it was took them
+        self,
+        finding_id: str,
+        subject: Optional[str],
+        state: str,  # "absent" | "present" | "not evaluated" | "unknown id"
+        exit_code: int,
+        findings: List[Finding],
+        diagnosis: Diagnosis,
+    ) -> None:
+        self.finding_id = finding_id
+        self.subject = subject
+        self.state = state
+        self.exit_code = exit_code
+        self.findings = findings
+        self.diagnosis = diagnosis
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -55,17 +111,18 @@ class CheckResult:
 
 def collect(ctx: Context) -> Facts:
     """The facts document of the families in ``ctx.only`` (all when None)."""
-    from netmedic.facts import gather  # noqa: PLC0415 - the ports path imports nothing else
-
-    return gather(ctx)
+    config, error = load_config(ctx, families=select_families(ctx.only))
+    return _gather(ctx.replace(config=config), error)
 
 
 def installed_config(ctx: Context) -> Tuple[Dict[str, Any], Optional[str]]:
-    """``(config, error)`` of ``<etc_root>/netmedic/config.yml``: ``({}, None)`` when absent."""
-    from netmedic.config import load_config  # noqa: PLC0415 - yaml only when asked
+    """``(config, error)`` of ``<etc_root>/netmedic/config.yml``, whatever ``ctx.config`` is.
 
-    config, error = load_config(ctx.etc_root)
-    return config, None if error is None else str(error)
+    ``({}, None)`` when the file is absent; ``({}, "/etc/netmedic/config.yml: ...")``
+    when it cannot be used.
+    """
+    config, error = load_config(ctx.replace(config={}))
+    return config, None if error is None else error["message"]
 
 
 def diagnose_host(
@@ -76,15 +133,20 @@ def diagnose_host(
 ) -> HostDiagnosis:
     """Facts (``facts`` when given, else collected now) and their diagnosis.
 
-    The operator config is read once: ``config_path`` when given, else the
-    caller's ``ctx.config`` (a module's ``config`` option), else
-    ``<etc_root>/netmedic/config.yml``. ``only`` names the finding ids to run
-    (all enabled entries when None).
+    ``only`` names the finding ids to run (all enabled entries when None).
+    Raises :class:`ConfigUnreadable` when ``config_path`` cannot be read.
     """
-    from netmedic.commands import evaluate  # noqa: PLC0415 - yaml and the catalog: only here
+    from netmedic.catalog import load_catalog  # noqa: PLC0415 - yaml and the catalog: only here
+    from netmedic.diagnose import diagnose  # noqa: PLC0415
 
-    options = {"config": config_path, "facts": ""}
-    document, config, diagnosis = evaluate(ctx, options, only=only, facts=facts)
+    config, error = load_config(ctx, config_path)
+    if facts is None:
+        document = _gather(ctx.replace(config=config), error)
+    else:
+        document = dict(facts)
+        if error is not None:
+            document["errors"] = [*(document.get("errors") or []), error]
+    diagnosis = diagnose(document, load_catalog(ctx.etc_root), config, only=only)
     return HostDiagnosis(facts=document, diagnosis=diagnosis, config=config)
 
 
@@ -108,3 +170,54 @@ def check(
     else:  # diagnose() records every id it ran: one it never saw is not in the catalog
         exit_code, state = 3, "unknown id"
     return CheckResult(finding_id, subject or None, state, exit_code, findings, result)
+
+
+def probe_bind(ctx: Context, proto: str, port: int, address: str = "0.0.0.0") -> BindProbe:
+    """Bind ``address:port/proto`` and classify it (free, in use and by whom, ...).
+
+    ``proto``, ``port`` and ``address`` are checked as :mod:`netmedic.probe`'s
+    ``parse_*`` check them; a bad one raises ValueError quoting it.
+    """
+    from netmedic import probe  # noqa: PLC0415 - socket and ipaddress: only here
+
+    return probe.probe_bind(probe.parse_proto(proto), probe.parse_port(str(port)), address, ctx)
+
+
+def load_config(
+    ctx: Context, path: str = "", families: Iterable[str] = FAMILIES
+) -> Tuple[Dict[str, Any], Optional[ErrorEntry]]:
+    """The config and, when a file could not be used, its ``errors`` entry.
+
+    ``path`` when given, else ``ctx.config`` when not empty, else the host's
+    file when one of ``families`` reads it (else ``{}``, and yaml stays unimported).
+    A malformed file gives ``({}, {"family": "config", ...})``; an unreadable
+    ``path`` raises :class:`ConfigUnreadable`.
+    """
+    if not path:
+        if ctx.config:
+            return dict(ctx.config), None
+        if CONFIG_FAMILIES.isdisjoint(families):
+            return {}, None
+    from pathlib import Path  # noqa: PLC0415 - with the config: not on the ports path
+
+    from netmedic import config  # noqa: PLC0415 - yaml only when a config is read
+
+    if not path:
+        loaded, problem = config.load_config(ctx.etc_root)
+        return loaded, None if problem is None else error_entry("config", problem)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigUnreadable(f"{path}: cannot read: {exc}") from exc
+    try:
+        return config.parse_config(text), None
+    except config.ConfigError as exc:
+        return {}, error_entry("config", config.ConfigError(f"{path}: {exc}"))
+
+
+def _gather(ctx: Context, config_error: Optional[ErrorEntry]) -> Facts:
+    """:func:`netmedic.facts.gather`, with the config's error first among ``errors``."""
+    document = gather(ctx)
+    if config_error is not None:
+        document["errors"].insert(0, config_error)
+    return document

@@ -1,9 +1,8 @@
-"""Handlers for ``netmedic diagnose``, ``check ID`` and ``probe-bind``.
+"""``netmedic diagnose``, ``check ID`` and ``probe-bind``: arguments in, api, text out.
 
-Each handler has the shape of ``cli.COMMANDS`` values, ``(args, out) -> exit code``,
-and parses its own arguments (no argparse: the CLI keeps imports small). This
-module imports yaml and the catalog, so cli.py imports it only when one of its
-commands runs (``netmedic facts --only ports`` must not pay for it).
+Each handler has the shape of ``cli.COMMANDS`` values, ``(args, out) -> exit code``.
+cli.py imports this module only when one of its commands runs: its imports
+(the catalog, yaml) are not ``netmedic facts``' to pay.
 
 Exit codes (Nagios plugin convention, usable by monitoring):
 
@@ -19,24 +18,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, TextIO, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, TextIO
 
-from netmedic import probe
-from netmedic.catalog import load_catalog
-from netmedic.cli import USAGE, UsageError, parse_args
-from netmedic.config import ConfigError, load_config, parse_config
+from netmedic import api, probe
+from netmedic.args import USAGE, UsageError, choice, parse_args
 from netmedic.context import Context
-from netmedic.diagnose import STATUS_NAMES, Diagnosis, Finding, diagnose
-from netmedic.facts import gather
+from netmedic.diagnose import STATUS_NAMES, UNKNOWN, Diagnosis
 
-OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 PROBE_EXIT = {"free": 0, "in_use": 1, "address_not_available": 2}
-
-
-def _choice(value: str, name: str, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise UsageError(f"--{name} must be one of {', '.join(choices)}, not {value!r}")
-    return value
 
 
 def _usage_error(command: str, exc: Exception) -> int:
@@ -44,8 +33,13 @@ def _usage_error(command: str, exc: Exception) -> int:
     return UNKNOWN
 
 
-def _read_json(path: str) -> Dict[str, Any]:
-    """A saved facts document; unreadable or not an object → UsageError naming the file."""
+def _read_facts(path: str) -> Optional[Dict[str, Any]]:
+    """``--facts FILE``: a saved facts document, None without the option.
+
+    Unreadable or not a JSON object → UsageError naming the file.
+    """
+    if not path:
+        return None
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
@@ -57,59 +51,19 @@ def _read_json(path: str) -> Dict[str, Any]:
     return doc
 
 
-def _load_config(ctx: Context, path: str) -> Tuple[Dict[str, Any], Optional[str]]:
-    """The operator config: ``--config FILE``, else the caller's (``ctx.config``, e.g. the
-    netmedic_facts module's ``config``), else ``<etc_root>/netmedic/config.yml``."""
-    if not path and ctx.config:
-        return dict(ctx.config), None
-    if not path:
-        config, error = load_config(ctx.etc_root)
-        return config, None if error is None else str(error)
-    try:
-        return parse_config(Path(path).read_text(encoding="utf-8")), None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--config {path}: cannot read: {exc}") from exc
-    except ConfigError as exc:
-        return {}, f"{path}: {exc}"
-
-
-def evaluate(
-    ctx: Context,
-    options: Mapping[str, str],
-    only: Optional[Sequence[str]] = None,
-    facts: Optional[Mapping[str, Any]] = None,
-) -> Tuple[Dict[str, Any], Dict[str, Any], Diagnosis]:
-    """Facts (given, read from ``--facts`` or collected now), the config and their diagnosis."""
-    config, config_error = _load_config(ctx, options.get("config", ""))
-    if facts is not None:
-        facts = dict(facts)
-    elif options.get("facts"):
-        facts = _read_json(options["facts"])
-    else:
-        facts = gather(ctx.replace(config=config))
-    if config_error is not None:
-        # Entries that need the declared config are then reported as not evaluated.
-        facts = dict(facts)
-        facts["errors"] = [
-            *(facts.get("errors") or []),
-            {"family": "config", "type": "ConfigError", "message": config_error},
-        ]
-    catalog = load_catalog(ctx.etc_root)
-    return facts, config, diagnose(facts, catalog, config, only=only)
-
-
-def _default_context() -> Context:
-    return Context()
-
-
 def cmd_diagnose(args: Sequence[str], out: TextIO, ctx: Optional[Context] = None) -> int:
     """``netmedic diagnose``: findings as a table (people) or JSON (machines)."""
     try:
         _, options = parse_args(args, (), {"format": "table", "facts": "", "config": ""})
-        output_format = _choice(options["format"], "format", ("table", "json"))
-        facts, _, result = evaluate(ctx or _default_context(), options)
+        output_format = choice(options["format"], "format", ("table", "json"))
+        host = api.diagnose_host(
+            ctx or Context(), facts=_read_facts(options["facts"]), config_path=options["config"]
+        )
+    except api.ConfigUnreadable as exc:
+        return _usage_error("diagnose", UsageError(f"--config {exc}"))
     except UsageError as exc:
         return _usage_error("diagnose", exc)
+    facts, result = host.facts, host.diagnosis
     if output_format == "json":
         doc = {
             "host": facts.get("host"),
@@ -161,33 +115,37 @@ def render_table(result: Diagnosis, host: str) -> str:
 
 def cmd_check(args: Sequence[str], out: TextIO, ctx: Optional[Context] = None) -> int:
     """``netmedic check ID``: 0 absent, 1 present, 3 unknown id or not evaluable."""
-    from netmedic import api  # noqa: PLC0415 - api imports this module's evaluate
-
     try:
         positional, options = parse_args(
             args, ("id",), {"subject": "", "facts": "", "config": "", "format": "text"}
         )
-        output_format = _choice(options["format"], "format", ("text", "json"))
-        context = ctx or _default_context()
-        facts = _read_json(options["facts"]) if options["facts"] else None
+        output_format = choice(options["format"], "format", ("text", "json"))
         result = api.check(
-            context, positional["id"], options["subject"] or None, facts, options["config"]
+            ctx or Context(),
+            positional["id"],
+            options["subject"] or None,
+            facts=_read_facts(options["facts"]),
+            config_path=options["config"],
         )
+    except api.ConfigUnreadable as exc:
+        return _usage_error("check", UsageError(f"--config {exc}"))
     except UsageError as exc:
         return _usage_error("check", exc)
     if output_format == "json":
         out.write(json.dumps(result.to_dict(), indent=2) + "\n")
     else:
-        out.write(_check_text(result.finding_id, result.state, result.findings, result.diagnosis))
+        out.write(check_text(result))
     return result.exit_code
 
 
-def _check_text(finding_id: str, state: str, findings: List[Finding], result: Diagnosis) -> str:
-    lines = [f"{finding_id}: {state}"]
-    for finding in findings:
+def check_text(result: api.CheckResult) -> str:
+    """``"declared-port-held-by-other: present"``, then each subject and its evidence."""
+    lines = [f"{result.finding_id}: {result.state}"]
+    for finding in result.findings:
         lines.append(f"  {finding.subject}:")
         lines.extend(f"    - {line}" for line in finding.evidence)
-    lines.extend(f"  {s['reason']}" for s in result.skipped if s["id"] == finding_id)
+    skipped = result.diagnosis.skipped
+    lines.extend(f"  {s['reason']}" for s in skipped if s["id"] == result.finding_id)
     return "\n".join(lines) + "\n"
 
 
@@ -197,13 +155,11 @@ def cmd_probe_bind(args: Sequence[str], out: TextIO, ctx: Optional[Context] = No
         positional, options = parse_args(
             args, ("proto", "port"), {"addr": "0.0.0.0", "format": "text"}
         )
-        proto = probe.parse_proto(positional["proto"])
-        port = probe.parse_port(positional["port"])
-        address = probe.parse_address(options["addr"])
-        output_format = _choice(options["format"], "format", ("text", "json"))
-    except ValueError as exc:  # UsageError and the parse_* errors
+        output_format = choice(options["format"], "format", ("text", "json"))
+        proto, port = probe.parse_proto(positional["proto"]), probe.parse_port(positional["port"])
+        result = api.probe_bind(ctx or Context(), proto, port, options["addr"])
+    except ValueError as exc:  # UsageError and the bad proto, port or address
         return _usage_error("probe-bind", exc)
-    result = probe.probe_bind(proto, port, address, ctx)
     if output_format == "json":
         out.write(json.dumps(result.to_dict(), indent=2) + "\n")
     else:
@@ -213,7 +169,6 @@ def cmd_probe_bind(args: Sequence[str], out: TextIO, ctx: Optional[Context] = No
 
 Handler = Callable[[Sequence[str], TextIO], int]
 
-# cli.COMMANDS dispatches to these lazily (they import yaml and the catalog).
 COMMANDS: Dict[str, Handler] = {
     "diagnose": cmd_diagnose,
     "check": cmd_check,

@@ -10,17 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
+from netmedic.registry import CONFIG_KEYS
+
 CONFIG_RELPATH = "netmedic/config.yml"
 HOST_CONFIG_PATH = "/etc/" + CONFIG_RELPATH
-
-# Top-level keys and the container type each must have (see docs/facts.md).
-_KEY_TYPES: Dict[str, type] = {
-    "ports": list,
-    "units": list,
-    "dns": dict,
-    "processes": list,
-    "channels": list,
-}
 
 
 class ConfigError(ValueError):
@@ -65,7 +58,7 @@ def parse_config(text: str) -> Dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"top level must be a mapping, got {type(data).__name__}")
-    for key, expected in _KEY_TYPES.items():
+    for key, expected in CONFIG_KEYS.items():
         if key in data and data[key] is not None and not isinstance(data[key], expected):
             raise ConfigError(
                 f"key {key!r} must be a {expected.__name__}, got {type(data[key]).__name__}"

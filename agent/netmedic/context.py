@@ -6,18 +6,17 @@ test builds ``Context(proc_root=tmp / "proc", run=fake_runner)`` the way
 prometheus_client's ``ProcessCollector(proc=...)`` takes its ``/proc``, and
 derives another with ``ctx.replace(config={...})``.
 
-This module is on ``netmedic facts --only ports``' latency budget, so it imports
-only ``posix`` and ``time`` (built into the interpreter) at import time: no
-``dataclasses`` (→ inspect), ``typing``, ``subprocess`` or ``pathlib`` (→ re,
-urllib), and not even ``os``. Under the wrapper's ``-S`` nothing has imported
-``os`` yet, and it costs ~4 M instructions (``_collections_abc``, ``posixpath``,
-``stat``, its environ mapping) for functions that are ``posix``'s own:
-``os.readlink is posix.readlink``. The ports path (here, facts.py, netlink.py,
-owners.py, collectors/ports.py, cli.run) therefore calls ``posix`` directly;
-``os`` stays the module for everything else, and ``posix.environ`` (bytes) is
-never a stand-in for ``os.environ``. Roots are :class:`pathlib.Path` objects
-built on first use; the ``*_dir`` twins give the same root as a ``str`` for
-``posix`` calls that need no Path.
+This module is on ``netmedic facts --only ports``' path, which imports only
+what it uses: here ``posix`` and ``time``, built into the interpreter. Not
+``dataclasses``, ``typing``, ``subprocess`` or ``pathlib`` (they import
+``inspect``, ``re``, ``urllib``), and not even ``os``: under the wrapper's
+``-S`` nothing has imported it yet, and the functions the path needs are
+``posix``'s own (``os.readlink is posix.readlink``). The ports path's modules
+(here, facts.py, netlink.py, owners.py, procfs.py, collectors/ports.py,
+output.py, cli.py) therefore call ``posix`` directly; ``os`` stays the module
+for everything else, and ``posix.environ`` (bytes) is never a stand-in for
+``os.environ``. Roots are :class:`pathlib.Path` objects built on first use;
+the ``*_dir`` twins give the same root as a ``str`` for ``posix`` calls.
 """
 
 from __future__ import annotations
@@ -82,7 +81,7 @@ class CommandResult:
 def run_command(argv: Sequence[str], timeout: float = 5.0) -> CommandResult:
     """Run ``argv`` (never a shell string) with LANG=C; a missing program is rc 127."""
     import os  # noqa: PLC0415 - subprocess imports it anyway; the ports path needs neither
-    import subprocess  # noqa: PLC0415 - ~15 ms of imports the ports path never needs
+    import subprocess  # noqa: PLC0415 - not on the ports path
 
     env = dict(os.environ, **_C_LOCALE)
     try:
@@ -186,8 +185,7 @@ class Context:
         return roots + tuple(getattr(self, slot) for slot in _SLOTS[4:])
 
     def _path(self, slot: str) -> Path:
-        # Built on first use: pathlib's imports (re, fnmatch, urllib) cost more than the
-        # ports path's own work. After the first call the import is a dict lookup.
+        # Built on first use: the ports path never imports pathlib (re, fnmatch, urllib).
         from pathlib import Path  # noqa: PLC0415
 
         value = getattr(self, slot)

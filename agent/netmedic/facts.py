@@ -7,17 +7,19 @@ The document (schema: ``schema/facts.schema.json``, docs: docs/facts.md)::
 
 A collector that raises one of :data:`COLLECTOR_ERRORS` (or a SubprocessError)
 yields an ``errors`` entry and ``null`` for its family; the others still report.
-Collector modules are imported lazily so ``--only ports`` imports nothing the
-ports path does not need.
+The config the collectors read is the caller's (``ctx.config``; :func:`netmedic.api.collect`
+loads the host's file). Collector modules are imported when their family is
+collected, so ``--only ports`` imports nothing the ports path does not need.
 """
 
 from __future__ import annotations
 
-import posix  # os's C half: os itself is ~4 M instructions of imports under -S (see context.py)
+import posix  # os's C half: the ports path does not import os (see context.py)
 import sys
 import time
 
 from netmedic import SCHEMA_VERSION
+from netmedic.registry import FAMILIES
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
 
@@ -27,13 +29,7 @@ if TYPE_CHECKING:
     from netmedic.context import Context, Facts
 
     ErrorEntry = Dict[str, str]
-
-# Collection order matters: units needs the port owners, dns needs the units.
-FAMILIES: Tuple[str, ...] = ("ports", "units", "dns", "processes", "ephemeral", "channels")
-
-# Families that read /etc/netmedic/config.yml; the file (and yaml) is loaded only
-# when one of them is requested.
-CONFIG_FAMILIES = frozenset({"units", "dns", "processes", "ephemeral", "channels"})
+    Collect = Callable[[Context], Dict[str, Any]]
 
 # What a collector may fail with: OS and parse errors, bad config shapes, missing
 # optional modules, failed commands (subprocess.SubprocessError: see
@@ -51,9 +47,8 @@ COLLECTOR_ERRORS: Tuple[Type[BaseException], ...] = (
 def is_collector_error(exc: BaseException) -> bool:
     """True for the failures a collector reports as data (see COLLECTOR_ERRORS).
 
-    subprocess.SubprocessError counts too; it is looked up rather than imported,
-    so the ports path does not pay for subprocess: if no collector imported it,
-    none can have raised it.
+    subprocess.SubprocessError counts too; it is looked up rather than imported:
+    if no collector imported subprocess, none can have raised its errors.
     """
     if isinstance(exc, COLLECTOR_ERRORS):
         return True
@@ -104,34 +99,20 @@ def _context_for(family: str, ctx: Context, doc: Facts) -> Context:
     return ctx.replace(derived=derived)
 
 
-def _default_import(family: str) -> Callable[[Context], Dict[str, Any]]:
-    # __import__, not importlib.import_module: importlib (and warnings) is ~1.5 M
-    # instructions of imports on the --only ports path. With a fromlist it returns
-    # the submodule itself: __import__("netmedic.collectors.ports", fromlist=["collect"]).
+def _default_import(family: str) -> Collect:
+    # __import__ rather than importlib, which the ports path would import only for this.
     module = __import__(f"netmedic.collectors.{family}", fromlist=["collect"])
-    collect: Callable[[Context], Dict[str, Any]] = module.collect
+    collect: Collect = module.collect
     return collect
 
 
-def gather(
-    ctx: Context,
-    load: Callable[[str], Callable[[Context], Dict[str, Any]]] = _default_import,
-) -> Facts:
+def gather(ctx: Context, load: Callable[[str], Collect] = _default_import) -> Facts:
     """Collect the families in ``ctx.only`` (all when None) into one document.
 
     ``load`` maps a family name to its ``collect`` function; tests swap it to force
     a collector to raise.
     """
     started = ctx.monotonic()
-    families = select_families(ctx.only)
-    errors: List[ErrorEntry] = []
-    if CONFIG_FAMILIES.intersection(families) and not ctx.config:
-        from netmedic.config import load_config  # noqa: PLC0415 - yaml only when needed
-
-        config, config_error = load_config(ctx.etc_root)
-        if config_error is not None:
-            errors.append(error_entry("config", config_error))
-        ctx = ctx.replace(config=config)
     doc: Facts = {
         "schema_version": SCHEMA_VERSION,
         "host": posix.uname().nodename,
@@ -139,7 +120,8 @@ def gather(
         "collected_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ctx.clock())),
         "duration_ms": 0,
     }
-    for family in families:
+    errors: List[ErrorEntry] = []
+    for family in select_families(ctx.only):
         try:
             doc[family] = load(family)(_context_for(family, ctx, doc))
         except Exception as exc:

@@ -20,19 +20,17 @@ namespace the netlink socket was created in.
 EINTR needs no handling here: since Python 3.5 (PEP 475) ``recv`` retries by
 itself after a signal unless the handler raises.
 
-Imports are kept to what the ``--only ports`` path needs: the C ``_socket``
-module rather than ``socket`` (whose enum wrappers cost more to import than
-the dump takes), ``_struct`` rather than its ``struct`` wrapper, ``errno`` on
+Imports are kept to what the ``--only ports`` path needs: the C modules
+``_socket`` and ``_struct`` rather than their Python wrappers, ``errno`` on
 the error path only, no ``typing`` or ``collections`` at run time.
 """
 
 from __future__ import annotations
 
-import posix  # os's C half: os itself is ~4 M instructions of imports under -S (see context.py)
-import sys  # already loaded: the import is a lookup
+import posix  # os's C half: the ports path does not import os (see context.py)
 
 try:
-    import _struct as struct  # the C module behind `struct`: the .py wrapper triples the import
+    import _struct as struct  # the C module behind `struct`, without its wrapper's imports
 except ImportError:  # pragma: no cover - an interpreter without it
     import struct  # type: ignore[no-redef]
 
@@ -44,7 +42,7 @@ except ImportError:  # pragma: no cover - an interpreter without it
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
 
 if TYPE_CHECKING:
-    from typing import Dict, Iterable, Iterator, List, Tuple
+    from typing import Dict, Iterable, List, Tuple
 
 # <linux/netlink.h>, <linux/sock_diag.h>, <linux/inet_diag.h>
 NETLINK_SOCK_DIAG = 4
@@ -86,10 +84,8 @@ INET_DIAG_REQ_V2 = struct.Struct("=BBBxI48x")
 # if, cookie), expires, rqueue, wqueue, uid, inode; only the fields read are
 # unpacked (family, state, sport, src, uid, inode), the rest are pad bytes.
 # Ports are big-endian inside an otherwise host-order struct, so they come out as bytes.
-INET_DIAG_MSG = struct.Struct("=BB2x2s2x16s40xII")
-_MSG_SIZE = 72  # sizeof(struct inet_diag_msg)
-# Byte offsets in a SOCK_DIAG_BY_FAMILY message (nlmsghdr, then inet_diag_msg).
-_AT_FAMILY, _AT_STATE, _AT_SPORT, _AT_SRC, _AT_UID, _AT_INODE = 16, 17, 20, 24, 80, 84
+INET_DIAG_MSG = struct.Struct("=BB2x2s2x16s40xII")  # 72 bytes: sizeof(struct inet_diag_msg)
+_HEADER = NLMSGHDR.size
 _RECV_BUFFER = 1 << 16  # the kernel fills dump replies up to ~32 KiB per recv
 
 PROTOCOLS = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP}
@@ -120,9 +116,9 @@ class DiagSocket:
 
     ``DiagSocket("udp", "ipv4", "0.0.0.0", 1900, 81234, 0, "CLOSE")`` is
     ``0.0.0.0:1900/udp`` held through socket inode 81234 created by uid 0.
-    A value: equal and hashed by its fields, never changed after parsing.
-    A class with ``__slots__`` rather than a namedtuple: ``collections`` costs
-    more to import than the dump takes, and plain slot stores build faster.
+    A value: equal and hashed by its fields, never changed after parsing
+    (a ``__slots__`` class rather than a namedtuple: the ports path does not
+    import ``collections``).
     """
 
     __slots__ = ("address", "family", "inode", "port", "proto", "state", "uid")
@@ -175,33 +171,95 @@ def build_request(proto: str, family: str, states: int, seq: int) -> bytes:
     return header + body
 
 
-def parse_diag_msg(proto: str, data: bytes, offset: int = 0) -> DiagSocket:
-    """Decode one ``struct inet_diag_msg`` at ``offset``.
+def parse_replies(proto: str, data: bytes, seq: int) -> Tuple[List[DiagSocket], bool, bool]:
+    """(sockets, done, interrupted) of one ``recv`` buffer of a dump.
 
-    Ports are big-endian on the wire, the rest host order: family 2, state 10,
-    sport ``b"\\x00\\x16"``, src ``7f000001`` (zero-padded), uid 0, inode 4242 →
+    Walks the buffer's netlink messages: SOCK_DIAG_BY_FAMILY messages of the
+    request ``seq`` are sockets, NLMSG_DONE ends the dump (``done``),
+    NLM_F_DUMP_INTR on any of them means the kernel's tables changed under the
+    dump (``interrupted``), and an NLMSG_ERROR carrying an errno raises
+    (ENOENT: no diag handler for that protocol/family, so :class:`NetlinkUnavailable`).
+    Messages for another sequence are skipped (a late reply to an earlier request).
+    A message whose length runs past the buffer, or too short for its body,
+    raises :class:`NetlinkProtocolError`.
+
+    The kernel fills a dump's buffers with socket messages of one length, so
+    they are decoded a run at a time (:func:`_run_length`, :func:`_parse_run`).
+    """
+    sockets: List[DiagSocket] = []
+    done = interrupted = False
+    offset, end = 0, len(data)
+    while offset + _HEADER <= end and not done:
+        length, mtype, flags, mseq, _pid = NLMSGHDR.unpack_from(data, offset)
+        if length < _HEADER or offset + length > end:
+            raise NetlinkProtocolError(f"netlink message length {length} at offset {offset}")
+        if mseq == seq and mtype == SOCK_DIAG_BY_FAMILY:
+            if length < _HEADER + INET_DIAG_MSG.size:
+                raise NetlinkProtocolError(f"inet_diag_msg truncated: {length} bytes")
+            count, cut = _run_length(data, offset, length, seq)
+            sockets += _parse_run(proto, data, offset, length, count)
+            interrupted = interrupted or cut
+            offset = (offset + count * length + 3) & ~3  # NLMSG_ALIGN
+            continue
+        if mseq == seq:
+            interrupted = interrupted or bool(flags & NLM_F_DUMP_INTR)
+            if mtype == NLMSG_ERROR:
+                _raise_for_error(data, offset + _HEADER, length - _HEADER)
+            done = mtype == NLMSG_DONE
+        offset += (length + 3) & ~3  # NLMSG_ALIGN
+    return sockets, done, interrupted
+
+
+def _run_length(data: bytes, start: int, stride: int, seq: int) -> Tuple[int, bool]:
+    """(count, interrupted) of the run of socket messages at ``start``.
+
+    The run: SOCK_DIAG_BY_FAMILY messages of ``seq``, ``stride`` bytes each, one
+    after the other from ``start`` (at least the one there). While the length at
+    ``start + k * stride`` is ``stride``, each of these offsets is a message
+    boundary (by induction), so the headers are read a field at a time over
+    every ``stride`` bytes (strided slices, in C). The run ends at the first
+    message that differs; ``interrupted`` if one in it is flagged NLM_F_DUMP_INTR.
+    """
+    available = (len(data) - start) // stride
+    if stride % 4 or available == 1:  # only NLMSG_ALIGNed messages follow each other
+        return 1, bool(NLMSGHDR.unpack_from(data, start)[2] & NLM_F_DUMP_INTR)
+    words = memoryview(data)[start : start + available * stride].cast("I")  # the u32 fields
+    halves = words.cast("B").cast("H")  # and the u16 ones
+    step = stride // 4
+    lengths, seqs = words[::step].tolist(), words[2::step].tolist()
+    types, flags = halves[2 :: 2 * step].tolist(), halves[3 :: 2 * step].tolist()
+    count = available
+    if lengths.count(stride) + types.count(SOCK_DIAG_BY_FAMILY) + seqs.count(seq) < 3 * count:
+        wanted = (stride, SOCK_DIAG_BY_FAMILY, seq)
+        count = next(i for i, header in enumerate(zip(lengths, types, seqs)) if header != wanted)
+    return count, any(flag & NLM_F_DUMP_INTR for flag in flags[:count])
+
+
+def _parse_run(proto: str, data: bytes, start: int, stride: int, count: int) -> List[DiagSocket]:
+    """The sockets of ``count`` messages of ``stride`` bytes each from ``start``.
+
+    Each field of every message is one strided slice (in C); Python does per
+    socket only the address (cached) and the object. In a message, ports are
+    big-endian and the rest host order: family 2, state 10, sport ``00 16``,
+    src ``7f000001`` (zero-padded), uid 0, inode 4242 →
     ``DiagSocket("tcp", "ipv4", "127.0.0.1", 22, 4242, 0, "LISTEN")``.
     """
-    return parse_diag_msgs(proto, data, [offset])[0]
+    first, last = start + _HEADER, start + (count - 1) * stride + _HEADER  # their inet_diag_msg
 
+    def field(at: int) -> bytes:  # byte ``at`` of every message's inet_diag_msg
+        return data[first + at : last + at + 1 : stride]
 
-def parse_diag_msgs(proto: str, data: bytes, offsets: Iterable[int]) -> List[DiagSocket]:
-    """:func:`parse_diag_msg` for each offset: one call per ``recv`` buffer, not per socket."""
-    end = len(data)
-    sockets = []
-    # Bound once per buffer: 3.11 looks a method of a Struct or of int up anew on every
-    # call; int.from_bytes, a classmethod, costs ~400 instructions per socket that way.
-    unpack, from_bytes = INET_DIAG_MSG.unpack_from, int.from_bytes
-    for offset in offsets:
-        if end - offset < _MSG_SIZE:
-            raise NetlinkProtocolError(f"inet_diag_msg truncated: {end - offset} bytes")
-        fam, state, sport, src, uid, inode = unpack(data, offset)
-        address = _ADDRESSES.get((fam, src)) or _decode_address(fam, src)
-        sockets.append(DiagSocket(
-            proto, _FAMILY_NAMES[fam], address, from_bytes(sport, "big"), inode, uid,
-            TCP_STATES.get(state) or str(state),
-        ))  # fmt: skip
-    return sockets
+    families = field(0)
+    sources = [data[at : at + 16] for at in range(first + 8, last + 9, stride)]
+    addresses = [_ADDRESSES.get(key) or _decode_address(*key) for key in zip(families, sources)]
+    ports = [(high << 8) | low for high, low in zip(field(4), field(5))]
+    words = memoryview(data)[first : last + INET_DIAG_MSG.size].cast("I")  # host-order u32s
+    uids, inodes = words[16 :: stride // 4].tolist(), words[17 :: stride // 4].tolist()
+    states = [TCP_STATES.get(state) or str(state) for state in field(1)]
+    return list(map(
+        DiagSocket, [proto] * count, map(_FAMILY_NAMES.__getitem__, families), addresses,
+        ports, inodes, uids, states,
+    ))  # fmt: skip
 
 
 def _decode_address(fam: int, src: bytes) -> str:
@@ -213,29 +271,6 @@ def _decode_address(fam: int, src: bytes) -> str:
     return address
 
 
-def iter_messages(data: bytes, seq: int, start: int = 0) -> Iterator[Tuple[int, int, int]]:
-    """The netlink messages in one ``recv`` buffer from ``start``: (type, flags, payload offset).
-
-    Raises for an NLMSG_ERROR carrying an errno (ENOENT: no diag handler for
-    that protocol/family, so :class:`NetlinkUnavailable`) and for a header
-    whose length runs past the buffer. Messages for another sequence are
-    skipped (a late reply to an earlier request).
-    """
-    header, unpack = NLMSGHDR.size, NLMSGHDR.unpack_from  # once per buffer, not per message
-    offset = start
-    end = len(data)
-    while offset + header <= end:
-        length, mtype, flags, mseq, _pid = unpack(data, offset)
-        if length < header or offset + length > end:
-            raise NetlinkProtocolError(f"netlink message length {length} at offset {offset}")
-        payload = offset + header
-        if mseq == seq:
-            if mtype == NLMSG_ERROR:
-                _raise_for_error(data, payload, length - NLMSGHDR.size)
-            yield mtype, flags, payload
-        offset += (length + 3) & ~3  # NLMSG_ALIGN
-
-
 def _raise_for_error(data: bytes, payload: int, size: int) -> None:
     """Turn an NLMSG_ERROR into an exception; error 0 is an ACK and returns."""
     if size < NLMSGERR.size:
@@ -243,80 +278,13 @@ def _raise_for_error(data: bytes, payload: int, size: int) -> None:
     (code,) = NLMSGERR.unpack_from(data, payload)
     if code == 0:
         return
-    import errno  # noqa: PLC0415 - error path only: ~0.25 M instructions to import
+    import errno  # noqa: PLC0415 - error path only
 
     err = -code
     message = f"sock_diag: {posix.strerror(err)} (errno {err})"
     if err in (errno.ENOENT, errno.EOPNOTSUPP, errno.EPERM, errno.EACCES, errno.EINVAL):
         raise NetlinkUnavailable(message)
     raise NetlinkError(message)
-
-
-def uniform_run(data: bytes, seq: int) -> Tuple[int, int]:
-    """(stride, count): ``data`` starts with ``count`` SOCK_DIAG_BY_FAMILY messages of ``seq``.
-
-    Each is ``stride`` bytes long and none is flagged NLM_F_DUMP_INTR; ``(0, 0)``
-    when the buffer does not start so. The kernel fills a dump's buffers with
-    messages of one length (sockets of one family answer with the same
-    attributes), so a whole buffer is checked in C, one field at a time over
-    every ``stride`` bytes (strided slices), instead of message by message in
-    Python: while the length at offset ``k * stride`` is ``stride``, each of
-    these offsets is a message boundary (by induction from 0). The run ends at
-    the first message that differs; it and the rest (NLMSG_DONE, another
-    length) are left to :func:`iter_messages`.
-    """
-    if len(data) < NLMSGHDR.size:
-        return 0, 0
-    stride = int.from_bytes(data[:4], sys.byteorder)
-    count = len(data) // stride if stride else 0
-    if stride % 4 or stride < NLMSGHDR.size + _MSG_SIZE or not count:  # NLMSG_ALIGNed, whole
-        return 0, 0
-    words = memoryview(data)[: count * stride].cast("I")  # nlmsghdr's u32 fields
-    halves = words.cast("B").cast("H")  # and its u16 type and flags
-    step, half_step = stride // 4, stride // 2
-    lengths, seqs = words[::step].tolist(), words[2::step].tolist()
-    types, flags = halves[2::half_step].tolist(), halves[3::half_step].tolist()
-    if (
-        lengths.count(stride) == count
-        and seqs.count(seq) == count
-        and types.count(SOCK_DIAG_BY_FAMILY) == count
-        and not any(flag & NLM_F_DUMP_INTR for flag in set(flags))
-    ):
-        return stride, count
-    # Not all of them: the run is what comes before the first message that differs.
-    for index, (length, mseq, mtype, flag) in enumerate(zip(lengths, seqs, types, flags)):
-        if (
-            length != stride
-            or mseq != seq
-            or mtype != SOCK_DIAG_BY_FAMILY
-            or flag & NLM_F_DUMP_INTR
-        ):
-            return (stride, index) if index else (0, 0)
-    return stride, count  # not reached: some message differed
-
-
-def parse_run(proto: str, data: bytes, stride: int, count: int) -> List[DiagSocket]:
-    """:func:`parse_diag_msgs` of the run :func:`uniform_run` found, a field at a time.
-
-    Each field of all ``count`` messages is one strided slice (C), so Python
-    does per socket only what needs it: the address (cached) and the object.
-    """
-    end = count * stride
-    families = data[_AT_FAMILY:end:stride]
-    src = [data[at : at + 16] for at in range(_AT_SRC, end, stride)]
-    addresses = [_ADDRESSES.get(key) or _decode_address(*key) for key in zip(families, src)]
-    # The big-endian port's two bytes, swapped into host order: one u16 per socket.
-    port_bytes = bytearray(2 * count)
-    high, low = data[_AT_SPORT:end:stride], data[_AT_SPORT + 1 : end : stride]
-    port_bytes[0::2], port_bytes[1::2] = (low, high) if sys.byteorder == "little" else (high, low)
-    words = memoryview(data)[:end].cast("I")
-    step = stride // 4
-    return list(map(
-        DiagSocket, [proto] * count, map(_FAMILY_NAMES.__getitem__, families), addresses,
-        memoryview(port_bytes).cast("H").tolist(), words[_AT_INODE // 4 :: step].tolist(),
-        words[_AT_UID // 4 :: step].tolist(),
-        [TCP_STATES.get(state) or str(state) for state in data[_AT_STATE:end:stride]],
-    ))  # fmt: skip
 
 
 class DiagClient:
@@ -346,73 +314,36 @@ class DiagClient:
         self._sock.close()
 
     def dump(self, proto: str, family: str, states: int) -> List[DiagSocket]:
-        """All sockets of ``proto``/``family`` whose state bit is set in ``states``."""
+        """All sockets of ``proto``/``family`` whose state bit is set in ``states``.
+
+        A dump the kernel flags as interrupted is redone, up to _DUMP_RETRIES times.
+        """
         for _attempt in range(_DUMP_RETRIES):
             sockets, interrupted = self._dump_once(proto, family, states)
             if not interrupted:
                 break
         return sockets
 
-    def count(self, proto: str, family: str, states: int) -> Dict[str, int]:
-        """Sockets per state name, reading only each message's state byte."""
-        counts: Dict[str, int] = {}
-        for data, stride, run, payloads in self._replies(proto, family, states):
-            run_states = data[_AT_STATE : stride * run : stride] if run else b""
-            for state in set(run_states):
-                name = TCP_STATES.get(state, str(state))
-                counts[name] = counts.get(name, 0) + run_states.count(state)
-            for payload in payloads:
-                name = TCP_STATES.get(data[payload + 1], str(data[payload + 1]))
-                counts[name] = counts.get(name, 0) + 1
-        return counts
-
     def _dump_once(self, proto: str, family: str, states: int) -> Tuple[List[DiagSocket], bool]:
-        sockets: List[DiagSocket] = []
-        self._interrupted = False
-        for data, stride, run, payloads in self._replies(proto, family, states):
-            if run:
-                sockets += parse_run(proto, data, stride, run)
-            sockets += parse_diag_msgs(proto, data, payloads)
-        return sockets, self._interrupted
-
-    def _replies(
-        self, proto: str, family: str, states: int
-    ) -> Iterator[Tuple[bytes, int, int, List[int]]]:
-        """Per ``recv`` until NLMSG_DONE: (buffer, stride, run, payload offsets).
-
-        The buffer starts with ``run`` SOCK_DIAG_BY_FAMILY messages of ``stride``
-        bytes each (:func:`uniform_run`, usually the whole buffer); the offsets
-        are those of the SOCK_DIAG_BY_FAMILY payloads after them, walked message
-        by message. Lists per buffer rather than a generator step per socket:
-        this is the dump's hot loop.
-        """
         self._seq += 1
-        seq = self._seq
-        self._interrupted = False
         try:
-            self._sock.sendall(build_request(proto, family, states, seq))
+            self._sock.sendall(build_request(proto, family, states, self._seq))
         except OSError as exc:
             raise NetlinkUnavailable(f"sock_diag request failed: {exc}") from exc
+        sockets: List[DiagSocket] = []
+        interrupted = done = False
         view = memoryview(self._buffer)
-        while True:
+        while not done:
             try:
                 size = self._sock.recv_into(view)
             except OSError as exc:
                 raise NetlinkError(f"sock_diag receive failed: {exc}") from exc
-            data = bytes(view[:size])
-            stride, run = uniform_run(data, seq)
-            payloads: List[int] = []
-            for mtype, flags, payload in iter_messages(data, seq, stride * run):
-                if flags & NLM_F_DUMP_INTR:
-                    self._interrupted = True
-                if mtype == NLMSG_DONE:
-                    yield data, stride, run, payloads
-                    return
-                if mtype == SOCK_DIAG_BY_FAMILY:
-                    payloads.append(payload)
-            yield data, stride, run, payloads
             if size == 0:
                 raise NetlinkProtocolError("sock_diag socket closed before NLMSG_DONE")
+            found, done, cut = parse_replies(proto, bytes(view[:size]), self._seq)
+            sockets += found
+            interrupted = interrupted or cut
+        return sockets, interrupted
 
 
 def bound_sockets(
@@ -434,23 +365,3 @@ def bound_sockets(
                 if mask:
                     result += [s for s in client.dump(proto, family, mask) if s.port]
     return result
-
-
-def tcp_state_counts(
-    states: Iterable[int] = (TCP_ESTABLISHED, TCP_TIME_WAIT),
-    families: Iterable[str] = ("ipv4", "ipv6"),
-) -> Dict[str, int]:
-    """TCP sockets per state, e.g. ``{"ESTABLISHED": 12, "TIME_WAIT": 20417}``.
-
-    The kernel still sends one 72-byte message per matching socket (there is
-    no count-only request), so the cost is proportional to the sockets in the
-    *requested* states only; ``/proc/net/sockstat`` gives the TIME_WAIT total
-    for free when per-state detail is not needed.
-    """
-    mask = states_mask(states)
-    totals: Dict[str, int] = {TCP_STATES[s]: 0 for s in states}
-    with DiagClient() as client:
-        for family in families:
-            for name, n in client.count("tcp", family, mask).items():
-                totals[name] = totals.get(name, 0) + n
-    return totals

@@ -10,15 +10,18 @@ Two entry points other collectors share (one way to compute each fact):
 Races and permissions follow psutil's rules: a process that exits while we read
 it is skipped (the expected race), a file we may not read becomes ``None`` with
 the field named in ``denied``. All OS errors are translated by :func:`_failure`.
+The files' text is parsed by :mod:`netmedic.procfs`.
 """
 
 from __future__ import annotations
 
-import posix  # os's C half: os itself is ~4 M instructions of imports under -S (see context.py)
+import posix  # os's C half: the ports path does not import os (see context.py)
+
+from netmedic.procfs import parse_cmdline, parse_comm, parse_stat, unit_of_cgroup
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
 
-if TYPE_CHECKING:  # typing takes longer to import than the sock_diag dump: annotations only
+if TYPE_CHECKING:  # annotations only: the ports path does not import typing
     from typing import Collection, Dict, List, Optional, Tuple, TypedDict
 
     from .context import Context
@@ -39,8 +42,7 @@ if TYPE_CHECKING:  # typing takes longer to import than the sock_diag dump: anno
         start_time: Optional[float]
         denied: List[str]
 
-    # What _fields_at reads: name (from comm, when asked), uid, user, exe, cmdline (when
-    # asked), unit, container_id.
+    # What _fields_at reads: name (comm), uid, user, exe, cmdline, unit, container_id.
     _Fields = Tuple[
         Optional[str], Optional[int], Optional[str], Optional[str], Optional[List[str]],
         Optional[str], Optional[str],
@@ -64,13 +66,7 @@ FAILED = "failed"  # any other OSError (EINVAL, EIO, ...): unreadable for anothe
 _DIR_FLAGS = posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC
 _FILE_FLAGS = posix.O_RDONLY | posix.O_CLOEXEC
 _READ_CHUNK = 1 << 16
-_SOCKET_PREFIX = "socket:["
 _CLOCK_TICKS = posix.sysconf("SC_CLK_TCK") if hasattr(posix, "sysconf") else 100
-_UNIT_SUFFIXES = (".service", ".scope")
-_CONTAINER_SCOPES = ("docker-", "libpod-", "cri-containerd-", "crio-")
-_HEX = frozenset("0123456789abcdef")
-# Substrings of every container cgroup path we recognise: most texts skip the id search.
-_CONTAINER_MARKERS = ("docker", "libpod", "containerd", "crio", "kubepods")
 
 
 class SocketHolders:
@@ -115,34 +111,18 @@ def _read_at(dir_fd: int, name: str) -> bytes:
     return b"".join(chunks)
 
 
-def socket_inode(link: str) -> Optional[int]:
-    """The inode of an fd link that is a socket: ``"socket:[81234]"`` → 81234.
-
-    Anything else (``"/dev/null"``, ``"pipe:[5]"``, ``"socket:[x]"``) → None.
-    """
-    if not link.startswith(_SOCKET_PREFIX) or not link.endswith("]"):
-        return None
-    digits = link[len(_SOCKET_PREFIX) : -1]
-    return int(digits) if digits.isdigit() else None
-
-
 def scan_socket_holders(ctx: Context, inodes: Collection[int]) -> SocketHolders:
     """Map each socket inode in ``inodes`` to the (pid, fd) pairs holding it.
 
     One pass over ``<proc_root>/*/fd``: every fd link is read (the only way to
-    know it is a socket) and looked up, as bytes, among the links the wanted
-    inodes would have (``b"socket:[81234]"``): one dict lookup per fd, no
-    parsing of the links we do not want. The fd directory is listed by path
-    (``os.listdir(fd)`` would dup, fstat and rewind the fd: four syscalls more
-    per process), then opened once if it has entries and its links are read
-    relative to it (``readlinkat``), which spares the kernel a path walk per
-    fd; no ``stat`` per entry, unlike ``os.scandir`` + ``is_*``. Processes that
-    vanish mid-scan are skipped; those whose fd directory or fd links are
-    denied are listed in ``denied``.
+    know it is a socket) and looked up among the links the wanted inodes would
+    have (``b"socket:[81234]"``), so the links we do not want are never parsed.
+    Each fd directory is listed, then opened once and its links read relative
+    to it (``readlinkat``: no path walk per fd, no ``stat`` per entry).
+    Processes that vanish mid-scan are skipped; those whose fd directory or fd
+    links are denied are listed in ``denied``.
     """
-    # Paths, names and links as bytes: a str path is encoded and a str link decoded
-    # on every call, ~5% of this pass for ~10 readlinks per process.
-    # socket_inode(link) == inode for every key: the parse, done in reverse.
+    # Bytes throughout: paths and links as the kernel gives them, nothing to encode or decode.
     wanted = {b"socket:[%d]" % inode: inode for inode in inodes}
     result = SocketHolders()
     proc = _fs_bytes(ctx.proc_dir)
@@ -191,11 +171,9 @@ def _scan_fds(
 def _read_fd_links(
     dir_fd: int, fds: List[bytes], pid: int, wanted: Dict[bytes, int], result: SocketHolders
 ) -> None:
-    holders = result.holders
-    readlink = posix.readlink
-    for fd in fds:  # the hot loop: ~10 fds per process, every one a readlinkat
+    for fd in fds:
         try:
-            link = readlink(fd, dir_fd=dir_fd)
+            link = posix.readlink(fd, dir_fd=dir_fd)
         except OSError as exc:
             if _failure(exc) == DENIED:
                 # The kernel decides per process (ptrace access: root without
@@ -205,133 +183,7 @@ def _read_fd_links(
             continue  # fd closed (or process gone) since the listing: the expected race
         inode = wanted.get(link)
         if inode is not None:
-            holders.setdefault(inode, []).append((pid, int(fd)))
-
-
-def parse_stat(text: str) -> Tuple[str, int, int]:
-    """(comm, ppid, start ticks) from ``/proc/PID/stat``; comm may hold spaces and ")".
-
-    ``"812 (my (odd) name) S 1 812 812 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 4242 ..."``
-    → ``("my (odd) name", 1, 4242)``. Raises ValueError when malformed.
-    """
-    open_paren = text.index("(")
-    close_paren = text.rindex(")")
-    rest = text[close_paren + 2 :].split()
-    # rest[0] is field 3 (state): ppid is field 4, starttime field 22.
-    return text[open_paren + 1 : close_paren], int(rest[1]), int(rest[19])
-
-
-def parse_comm(raw: bytes) -> str:
-    """``b"gmr (worker) 2\\n"`` → ``"gmr (worker) 2"``: ``/proc/PID/comm`` ends in one newline."""
-    return (raw[:-1] if raw.endswith(b"\n") else raw).decode("utf-8", "replace")
-
-
-def parse_cmdline(raw: bytes) -> List[str]:
-    """``b"/usr/bin/gmediarender\\x00-f\\x00Living room\\x00"`` → three arguments."""
-    if not raw:
-        return []
-    return raw.rstrip(b"\x00").decode("utf-8", "replace").split("\x00")
-
-
-def _cgroup_entries(text: str) -> List[Tuple[str, str, str]]:
-    """(hierarchy id, controllers, path) of each well-formed ``/proc/PID/cgroup`` line."""
-    entries = []
-    for line in text.splitlines():
-        parts = line.split(":", 2)
-        if len(parts) == 3 and parts[0].isdigit() and parts[2].startswith("/"):
-            entries.append((parts[0], parts[1], parts[2]))
-    return entries
-
-
-def _innermost_unit(path: str) -> Optional[str]:
-    """The last ``.service``/``.scope`` component of a cgroup path (see unit_of_cgroup)."""
-    parts = path.split("/")
-    for index in range(len(parts) - 1, -1, -1):
-        part = parts[index]
-        if part.endswith(_UNIT_SUFFIXES):
-            # A user manager's own process sits in user@UID.service/init.scope.
-            if part == "init.scope" and index > 0 and parts[index - 1].startswith("user@"):
-                return parts[index - 1]
-            return part
-    return None
-
-
-def _container_of(path: str) -> Optional[str]:
-    """The outermost container id in a path: the one the host's runtime manages."""
-    for part in path.split("/"):
-        if _is_container_id(part):
-            return part
-        if part.endswith(".scope"):
-            for prefix in _CONTAINER_SCOPES:
-                candidate = part[len(prefix) : -len(".scope")]
-                if part.startswith(prefix) and _is_container_id(candidate):
-                    return candidate
-    return None
-
-
-def _is_container_id(text: str) -> bool:
-    return len(text) == 64 and _HEX.issuperset(text)
-
-
-# Processes of one unit share the same text; a dict, not functools.lru_cache, whose
-# import (collections, ...) the ports path would otherwise not need.
-_UNIT_CACHE: Dict[str, Tuple[Optional[str], Optional[str]]] = {}
-_UNIT_CACHE_SIZE = 1024
-
-
-def unit_of_cgroup(text: str) -> Tuple[Optional[str], Optional[str]]:
-    """(systemd unit, container id) from the text of ``/proc/PID/cgroup``.
-
-    The unit is the innermost ``.service``/``.scope`` of the cgroup v2 line
-    (``0::``), else of the v1 ``name=systemd`` line (hybrid hosts have both).
-    A process of a user manager reports its user unit. The container id is the
-    outermost 64-hex id (docker, podman, containerd, CRI-O) on any line.
-
-    >>> unit_of_cgroup("0::/system.slice/gmediarender.service\\n")
-    ('gmediarender.service', None)
-    >>> cid = "0123456789abcdef" * 4  # a 64-hex container id
-    >>> unit_of_cgroup(f"0::/docker/{cid}/system.slice/foo.service\\n") == ("foo.service", cid)
-    True
-    >>> unit_of_cgroup(f"0::/system.slice/docker-{cid}.scope\\n") == (f"docker-{cid}.scope", cid)
-    True
-    >>> unit_of_cgroup("0::/user.slice/user-1000.slice/user@1000.service/app.slice/"
-    ...                "pipewire.service\\n")
-    ('pipewire.service', None)
-    >>> unit_of_cgroup("0::/user.slice/user-1000.slice/user@1000.service/init.scope\\n")
-    ('user@1000.service', None)
-    >>> unit_of_cgroup("12:pids:/system.slice/ssh.service\\n"
-    ...                "1:name=systemd:/system.slice/ssh.service\\n")
-    ('ssh.service', None)
-    >>> unit_of_cgroup("0::/\\n")  # a container's own cgroup namespace, or no systemd
-    (None, None)
-    >>> unit_of_cgroup("garbage\\n1:cpu\\n")
-    (None, None)
-    """
-    cached = _UNIT_CACHE.get(text)
-    if cached is not None:
-        return cached
-    if len(_UNIT_CACHE) >= _UNIT_CACHE_SIZE:
-        _UNIT_CACHE.clear()
-    result = _UNIT_CACHE[text] = _unit_of_cgroup(text)
-    return result
-
-
-def _unit_of_cgroup(text: str) -> Tuple[Optional[str], Optional[str]]:
-    unified: Optional[str] = None
-    named: Optional[str] = None
-    container: Optional[str] = None
-    in_container = any(marker in text for marker in _CONTAINER_MARKERS)
-    for hierarchy, controllers, path in _cgroup_entries(text):
-        if hierarchy == "0" and controllers == "":
-            unified = path
-        elif "name=systemd" in controllers.split(","):
-            named = path
-        if in_container and container is None:
-            container = _container_of(path)
-    unit = (_innermost_unit(unified) if unified else None) or (
-        _innermost_unit(named) if named else None
-    )
-    return unit, container
+            result.holders.setdefault(inode, []).append((pid, int(fd)))
 
 
 class _Users:
@@ -400,10 +252,9 @@ def process_identity(
     (a kernel thread has no exe) is None without being denied. ``netns=False``
     skips the ``ns/net`` read (None) for callers that know the namespace already.
     ``lineage=False`` leaves ``ppid`` and ``start_time`` None and reads the name
-    from ``/proc/PID/comm`` rather than ``stat``: the same text (the kernel prints
-    the task's comm unescaped in both), without stat's 52 fields to gather and split.
-    ``cmdline=False`` leaves ``cmdline`` None without reading it: the kernel copies
-    it out of the process's memory (``access_remote_vm``), the dearest of these reads.
+    from ``/proc/PID/comm`` (the same text as stat's, which has 52 fields to split).
+    ``cmdline=False`` leaves ``cmdline`` None without reading it (the kernel copies
+    it out of the process's memory).
     """
     try:
         dir_fd = posix.open(f"{ctx.proc_dir}/{pid}", _DIR_FLAGS)
@@ -418,11 +269,10 @@ def process_identity(
 def owner_identity(ctx: Context, pid: int) -> Optional[OwnerIdentity]:
     """pid, name, exe, user, unit and container_id of ``pid``: a port owner.
 
-    ``process_identity(ctx, pid, netns=False, lineage=False, cmdline=False)``'s
-    reads of those fields (:func:`_fields_at`), without building and copying
-    the fields it leaves None: the ports family calls this for every process
-    holding a socket, hundreds on a busy host. None if the process does not
-    exist; a field we may not read is None.
+    The fields ``process_identity(ctx, pid, netns=False, lineage=False,
+    cmdline=False)`` reads, read the same way (:func:`_fields_at`), in
+    registry.OWNER_FIELDS' order. None if the process does not exist; a field
+    we may not read is None.
     """
     try:
         dir_fd = posix.open(f"{ctx.proc_dir}/{pid}", _DIR_FLAGS)

@@ -1,9 +1,9 @@
 """psutil and PyYAML from the system's site directories, which ``python3 -S`` leaves out.
 
 roles/netmedic_agent's wrapper starts the agent with ``-S``: site.py's start-up
-(``.pth`` hooks such as setuptools' ``_distutils_hack``, ``sitecustomize``)
-costs about a sixth of ``netmedic facts --only ports``, a path that needs only
-the standard library. psutil and PyYAML are OS packages installed in those
+(``.pth`` hooks such as setuptools' ``_distutils_hack``, ``sitecustomize``) is
+work ``netmedic facts --only ports``, a path that needs only the standard
+library, has no use for. psutil and PyYAML are OS packages installed in those
 site directories (Debian/Ubuntu: ``/usr/lib/python3/dist-packages``;
 RHEL/Fedora: ``/usr/lib64/python3.X/site-packages``), so every import of them
 is preceded by :func:`add_site_dirs`.

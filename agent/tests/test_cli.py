@@ -13,8 +13,9 @@ import pytest
 import yaml
 from test_schema import assert_valid
 
-from netmedic import cli
+from netmedic import cli, output
 from netmedic.collectors import channels
+from netmedic.registry import FAMILIES
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -58,7 +59,8 @@ def test_only_ports_imports_nothing_heavy() -> None:
         "import io, sys; before = set(sys.modules); from netmedic import cli;"
         "cli.main(['facts', '--only', 'ports'], io.StringIO());"
         "print(sorted(m for m in ('yaml','psutil','argparse','netmedic.collectors.units',"
-        "'netmedic.collectors.dns','netmedic.config','typing','dataclasses','subprocess',"
+        "'netmedic.collectors.dns','netmedic.config','netmedic.commands','netmedic.diagnose',"
+        "'netmedic.catalog','typing','dataclasses','subprocess',"
         "'pathlib','socket','json','re','inspect','enum','collections','importlib','site','os')"
         " if m in set(sys.modules) - before))"
     )
@@ -92,7 +94,7 @@ def test_json_is_compact_for_pipes_and_indented_on_a_terminal() -> None:
         {"a": [1, None, True, False, "é", 'q"\\\n\t'], "b": {"c": 1.5, "d": -0.0, "e": 10**20}},
         [],
         {"sockets": [{"owner": None, "other_pids": [3, 4]}] * 3, "emoji": "\U0001f600"},
-        # long lists are encoded in slices, at the top, in a family, and below (whole)
+        # the sockets list is encoded apart, whatever it holds; other lists whole
         list(range(350)),
         {"ports": {"sockets": [{"port": n, "owner": {"pid": n}} for n in range(250)], "x": {}},
          "deep": {"a": {"b": list(range(201))}}, "empty": [], "exact": list(range(200))},
@@ -100,12 +102,12 @@ def test_json_is_compact_for_pipes_and_indented_on_a_terminal() -> None:
     ],
 )  # fmt: skip
 def test_compact_json_is_what_json_dumps_gives(doc: object) -> None:
-    assert cli.compact_json(doc) == json.dumps(doc, separators=(",", ":"))
+    assert output.compact_json(doc) == json.dumps(doc, separators=(",", ":"))
 
 
 def test_compact_json_rejects_what_json_rejects() -> None:
     with pytest.raises(TypeError, match="set is not JSON serializable"):
-        cli.compact_json({"a": {1, 2}})
+        output.compact_json({"a": {1, 2}})
 
 
 def test_collector_failure_still_exits_0(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,7 +136,7 @@ def test_yaml_writes_a_shared_value_out_where_it_is_held() -> None:
     """One owner dict for two sockets: written twice, never as an &id001 / *id001 pair."""
     owner = {"pid": 812, "name": "gmediarender", "unit": "gmediarender.service"}
     doc = {"ports": {"sockets": [{"port": 1900, "owner": owner}, {"port": 49152, "owner": owner}]}}
-    text = "".join(cli._render(doc, "yaml", pretty=False))
+    text = "".join(output.render(doc, "yaml", pretty=False))
     assert "&" not in text and "*" not in text
     assert text.count("unit: gmediarender.service") == 2
     assert yaml.safe_load(text) == doc
@@ -144,7 +146,7 @@ def test_yaml_writes_a_shared_value_out_where_it_is_held() -> None:
     ("argv", "message"),
     [
         (["facts", "--only", "nope"], "unknown fact families: nope"),
-        (["facts", "--format", "xml"], "--format must be json or yaml"),
+        (["facts", "--format", "xml"], "--format must be one of json, yaml, not 'xml'"),
         (["facts", "--only"], "option --only needs a value"),
         (["facts", "--verbose"], "unknown option: --verbose"),
         (["frobnicate"], "unknown command: frobnicate"),
@@ -156,7 +158,8 @@ def test_usage_errors_exit_2(argv: list, message: str, capsys: pytest.CaptureFix
     assert message in capsys.readouterr().err
 
 
-def test_help_exits_0() -> None:
+def test_help_exits_0_and_names_the_families() -> None:
     out = io.StringIO()
     assert cli.main(["facts", "--help"], out) == 0
     assert "usage: netmedic" in out.getvalue()
+    assert f"(families: {', '.join(FAMILIES)})" in out.getvalue()

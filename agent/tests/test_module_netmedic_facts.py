@@ -16,7 +16,7 @@ from netmedic.catalog import load_catalog
 from netmedic.config import load_config
 from netmedic.context import Context
 from netmedic.diagnose import diagnose
-from netmedic.facts import FAMILIES
+from netmedic.registry import FAMILIES
 
 ENVELOPE = {"schema_version", "host", "collected_at", "duration_ms", "errors"}
 

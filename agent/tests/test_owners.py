@@ -1,7 +1,8 @@
-"""owners.py: cgroup/stat parsing, the /proc fixture tree, real processes, permission denied."""
+"""owners.py, procfs.py: /proc text parsing, the fixture tree, real processes, denied reads."""
 
 from __future__ import annotations
 
+import doctest
 import os
 import shutil
 import socket
@@ -16,7 +17,7 @@ from conftest import as_nobody
 from hypothesis import given
 from hypothesis import strategies as st
 
-from netmedic import owners
+from netmedic import owners, procfs
 from netmedic.context import Context
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ports"
@@ -94,7 +95,7 @@ def shared_copy() -> Iterator[Path]:
     ],
 )
 def test_unit_of_cgroup(text: str, expected: tuple) -> None:
-    assert owners.unit_of_cgroup(text) == expected
+    assert procfs.unit_of_cgroup(text) == expected
 
 
 _COMPONENT = st.text(alphabet="abcdefgh-_.@0123456789", min_size=1, max_size=12)
@@ -102,7 +103,7 @@ _COMPONENT = st.text(alphabet="abcdefgh-_.@0123456789", min_size=1, max_size=12)
 
 @given(st.text(max_size=300))
 def test_unit_of_cgroup_total(text: str) -> None:
-    unit, container = owners.unit_of_cgroup(text)
+    unit, container = procfs.unit_of_cgroup(text)
     assert unit is None or unit.endswith((".service", ".scope"))
     assert container is None or len(container) == 64
 
@@ -116,7 +117,7 @@ def test_unit_of_cgroup_total(text: str) -> None:
 def test_unit_is_innermost_unit_component(outer: list, name: str, inner: list, suffix: str) -> None:
     unit = f"x{name}{suffix}"
     path = "/".join(["", *outer, unit, *inner])
-    assert owners.unit_of_cgroup(f"0::{path}\n")[0] == unit
+    assert procfs.unit_of_cgroup(f"0::{path}\n")[0] == unit
 
 
 # --- small parsers --------------------------------------------------------------
@@ -125,21 +126,29 @@ def test_unit_is_innermost_unit_component(outer: list, name: str, inner: list, s
 @given(st.text(alphabet=st.characters(blacklist_characters="\n\x00"), max_size=15))
 def test_parse_stat_any_comm(comm: str) -> None:
     line = f"812 ({comm}) S 1 812 812 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 4242 1 2 3\n"
-    assert owners.parse_stat(line) == (comm, 1, 4242)
+    assert procfs.parse_stat(line) == (comm, 1, 4242)
 
 
 def test_parse_stat_malformed() -> None:
     with pytest.raises(ValueError):
-        owners.parse_stat("812 no parens")
+        procfs.parse_stat("812 no parens")
 
 
-@pytest.mark.parametrize(
-    ("link", "inode"),
-    [("socket:[81234]", 81234), ("/dev/null", None), ("pipe:[5]", None),
-     ("socket:[x]", None), ("socket:[", None), ("socket:[]", None)],
-)  # fmt: skip
-def test_socket_inode(link: str, inode: int | None) -> None:
-    assert owners.socket_inode(link) == inode
+def test_procfs_docstring_examples() -> None:
+    failed, tried = doctest.testmod(procfs)
+    assert tried and not failed
+
+
+def test_scan_matches_whole_socket_links_only(tmp_path: Path) -> None:
+    fd_dir = tmp_path / "proc" / "700" / "fd"
+    fd_dir.mkdir(parents=True)
+    links = {"3": "socket:[81234]", "4": "socket:[812340]", "5": "pipe:[81234]",
+             "6": "socket:[8123]", "7": "/dev/null"}  # fmt: skip
+    for fd, target in links.items():
+        (fd_dir / fd).symlink_to(target)
+    scan = owners.scan_socket_holders(Context(proc_root=tmp_path / "proc"), [81234, 99])
+    assert scan.holders == {81234: [(700, 3)]}
+    assert (scan.denied, scan.processes) == ([], 1)
 
 
 @pytest.mark.parametrize(
@@ -149,13 +158,13 @@ def test_socket_inode(link: str, inode: int | None) -> None:
      (b"caf\xc3\xa9\n", "caf\u00e9"), (b"\xff\n", "\ufffd")],
 )  # fmt: skip
 def test_parse_comm(raw: bytes, name: str) -> None:
-    assert owners.parse_comm(raw) == name
+    assert procfs.parse_comm(raw) == name
 
 
 def test_parse_cmdline() -> None:
-    assert owners.parse_cmdline(b"/usr/bin/gmediarender\x00-f\x00Living room\x00") == [
+    assert procfs.parse_cmdline(b"/usr/bin/gmediarender\x00-f\x00Living room\x00") == [
         "/usr/bin/gmediarender", "-f", "Living room"]  # fmt: skip
-    assert owners.parse_cmdline(b"") == []
+    assert procfs.parse_cmdline(b"") == []
 
 
 # --- fixture tree ---------------------------------------------------------------
@@ -330,7 +339,7 @@ def test_identity_of_a_real_process(holder: subprocess.Popen) -> None:
     identity = owners.process_identity(Context(), holder.pid)
     assert identity is not None
     cgroup = Path(f"/proc/{holder.pid}/cgroup").read_text()
-    assert (identity["unit"], identity["container_id"]) == owners.unit_of_cgroup(cgroup)
+    assert (identity["unit"], identity["container_id"]) == procfs.unit_of_cgroup(cgroup)
     assert identity["exe"] == os.path.realpath(sys.executable)
     assert identity["cmdline"] == [sys.executable, "-c", HOLDER]
     assert (identity["ppid"], identity["uid"], identity["user"]) == (os.getpid(), 0, "root")
@@ -354,8 +363,7 @@ def test_scan_finds_a_real_socket(holder: subprocess.Popen) -> None:
         for fd in os.listdir(f"/proc/{holder.pid}/fd")
         if os.readlink(f"/proc/{holder.pid}/fd/{fd}").startswith("socket:")
     )
-    inode = owners.socket_inode(link)
-    assert inode is not None
+    inode = int(link[len("socket:[") : -1])
     scan = owners.scan_socket_holders(Context(), [inode])
     assert [pid for pid, _fd in scan.holders[inode]] == [holder.pid]
 
@@ -379,7 +387,8 @@ def test_vanished_real_process_is_none() -> None:
     assert owners.process_identity(Context(), proc.pid) is None
 
 
-def test_socket_fd_is_a_socket() -> None:
+def test_scan_finds_our_own_socket_and_its_fd() -> None:
     with socket.socket() as sock:
-        link = os.readlink(f"/proc/self/fd/{sock.fileno()}")
-        assert owners.socket_inode(link) == os.fstat(sock.fileno()).st_ino
+        inode = os.fstat(sock.fileno()).st_ino
+        scan = owners.scan_socket_holders(Context(), [inode])
+        assert (os.getpid(), sock.fileno()) in scan.holders[inode]

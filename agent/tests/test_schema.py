@@ -1,4 +1,7 @@
-"""Contract: documents validate against the shipped JSON Schema (jsonschema is test-only)."""
+"""Contract: documents validate against the shipped JSON Schema (jsonschema is test-only).
+
+That the schema describes exactly what the collectors write: test_schema_exact.py.
+"""
 
 from __future__ import annotations
 
@@ -110,3 +113,4 @@ def test_failed_family_and_error_entry_are_valid() -> None:
     assert_valid(doc)
     with pytest.raises(AssertionError):
         assert_valid(dict(doc, errors=[{"family": "nope", "type": "OSError", "message": "x"}]))
+

@@ -22,26 +22,14 @@ from netmedic.catalog.matcher import CompileError, Condition, Loop, compile_cond
 from netmedic.catalog.paths import PathError
 from netmedic.catalog.template import check_template
 from netmedic.catalog.validate import Validator
+from netmedic.registry import SCOPE_ROOTS
 from netmedic.sitedirs import add_site_dirs
 
 SHIPPED_DIR = Path(__file__).resolve().parent
 SCHEMA_PATH = SHIPPED_DIR.parent / "schema" / "catalog.schema.json"
 OPERATOR_RELDIR = "netmedic/catalog.d"
 # Roots of the match scope; a binding with one of these names would hide facts.
-RESERVED_NAMES = frozenset(
-    {
-        "ports",
-        "units",
-        "dns",
-        "processes",
-        "ephemeral",
-        "channels",
-        "errors",
-        "config",
-        "params",
-        "host",
-    }
-)
+RESERVED_NAMES = frozenset(SCOPE_ROOTS)
 
 
 class CatalogError(ValueError):

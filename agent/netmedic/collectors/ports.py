@@ -17,28 +17,14 @@ what decides whether libupnp can bind 0.0.0.0:1900 next to the holder
 
 from __future__ import annotations
 
-import posix  # os's C half: os itself is ~4 M instructions of imports under -S (see context.py)
-from _operator import itemgetter  # operator's C half: built in, nothing to import
+import posix  # os's C half: the ports path does not import os (see context.py)
 
 from .. import netlink, owners
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
 
 if TYPE_CHECKING:  # no typing, socket or psutil import at run time on the fast path
-    from typing import (
-        Any,
-        Callable,
-        Dict,
-        Iterable,
-        Iterator,
-        List,
-        Mapping,
-        Optional,
-        Sequence,
-        Set,
-        Tuple,
-        TypedDict,
-    )
+    from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, TypedDict
 
     from ..context import Context
 
@@ -52,7 +38,10 @@ if TYPE_CHECKING:  # no typing, socket or psutil import at run time on the fast 
         reuse_port: Optional[bool]
 
     class PortSocket(TypedDict):
-        """One entry of ``ports.sockets`` (``inode``/``uid`` are null from psutil)."""
+        """One entry of ``ports.sockets`` (``inode``/``uid`` are null from psutil).
+
+        Its keys are registry.SOCKET_FIELDS, in that order.
+        """
 
         proto: str
         family: str
@@ -85,9 +74,6 @@ def unread_sharing() -> Sharing:
     return {"reuse_addr": None, "reuse_port": None}
 
 
-_UNREAD_SHARING = unread_sharing()  # compared with, never handed out
-
-
 def collect(ctx: Context) -> Dict[str, Any]:
     """``{"source": "netlink"|"psutil", "sockets": [PortSocket, ...]}``, sorted (plus
     ``containers`` when a declared port's holder or owner is a Docker container)."""
@@ -111,155 +97,32 @@ def join_owners(ctx: Context, found: Sequence[netlink.DiagSocket]) -> List[PortS
     declared = declared_ports(ctx.setting("ports", []))
     identities = _IdentityCache(ctx)
     nobody = unreadable_reason(scan.denied)
-    holders_of = scan.holders.get
-    # One dict for all the sockets whose options are not read, held by each entry
-    # as one owner is by all its sockets: not a dict per socket (~1.8 M instructions
-    # on large). Per call, so a caller that edits one document's leaves no other.
+    # One dict for all the sockets whose options are not read, as one owner for all its
+    # sockets: the document is read-only (docs/facts.md).
     unread = unread_sharing()
     result = []
     other_pids: List[int]
-    for diag in found:  # the assembly's hot loop: one pass per socket
-        holders = holders_of(diag.inode)
+    for diag in found:
+        holders = scan.holders.get(diag.inode)
         owner = identities[holders[0][0]] if holders and len(holders) == 1 else None
-        if owner is not None:  # one fd of one live process, most sockets: no call, no tuple
+        if owner is not None:  # one fd of one live process: most sockets
             other_pids, reason = [], None
         elif holders:
             owner, other_pids, reason = _pick_owner(holders, identities)
         else:
             other_pids, reason = [], nobody
+        sharing = unread
+        if declared and owner is not None and holders and (diag.proto, diag.port) in declared:
+            sharing = socket_sharing(owner["pid"], _fd_of(holders, owner["pid"]))
         entry: PortSocket = {
             "proto": diag.proto, "family": diag.family, "address": diag.address,
             "port": diag.port, "inode": diag.inode, "uid": diag.uid, "netns": netns,
             "owner": owner, "owner_reason": reason, "other_pids": other_pids,
-            "sharing": unread,
+            "sharing": sharing,
         }  # fmt: skip
-        if declared and owner is not None and holders and (diag.proto, diag.port) in declared:
-            entry["sharing"] = socket_sharing(owner["pid"], _fd_of(holders, owner["pid"]))
         result.append(entry)
     result.sort(key=sort_key)
     return result
-
-
-# The keys of a ports.sockets entry, in the order the entry literals (here and in
-# _psutil_entries) write them; test_ports checks they do. sockets_json's template.
-SOCKET_FIELDS = (
-    "proto", "family", "address", "port", "inode", "uid", "netns",
-    "owner", "owner_reason", "other_pids", "sharing",
-)  # fmt: skip
-# An entry's text is a head (its socket) and a tail (netns, owner and the rest),
-# which sockets of one owner share when they have no reason, other pids or sharing.
-# The head starts with a prefix that sockets of one proto, family and address share.
-_PREFIX = '{"proto":%s,"family":%s,"address":%s,"port":'
-_PLAIN_TAIL = (
-    ',"owner_reason":null,"other_pids":[],"sharing":{"reuse_addr":null,"reuse_port":null}}'
-)
-_NO_PIDS: List[int] = []  # compared with, never handed out
-# An entry's values in SOCKET_FIELDS order, in one C call: cheaper than checking
-# the key order (tuple(entry)) and unpacking entry.values() in bytecode.
-_socket_values = itemgetter(*SOCKET_FIELDS)
-_SOCKET_KEYS = len(SOCKET_FIELDS)
-# The keys of an owner in the order owners.owner_identity writes them (test_ports checks
-# it): the owner template's. An owner is written once per owner, but there are hundreds.
-OWNER_FIELDS = ("pid", "name", "exe", "user", "unit", "container_id")
-_OWNER = '{"pid":%d,"name":%s,"exe":%s,"user":%s,"unit":%s,"container_id":%s}'
-
-
-def sockets_json(
-    sockets: Sequence[Any],
-    encode: Callable[[object], str],
-    quote: Callable[[str], str],
-    chunk: int = 100,
-) -> Iterator[str]:
-    """``encode(sockets)`` as pieces, each owner encoded once rather than once per socket.
-
-    ``encode`` is a compact JSON encoder and ``quote`` its string encoder (see
-    cli.compact_json). The sockets are most of ``facts --only ports``' output
-    and the owner (exe, unit) most of a socket: the text of an owner's
-    sockets differs only in the head, so the tail is encoded once per owner and
-    each head is one f-string after a prefix encoded once per (proto, family,
-    address). Entries as this module builds them take that way: their text is
-    ``json.dumps``' bytes when the values have PortSocket's types (test_ports
-    holds it to that). An entry with SOCKET_FIELDS' keys in another order is
-    written in SOCKET_FIELDS' order (the same JSON object); one with other keys,
-    or a text field that is not a str, is ``encode``'d whole. A value of another
-    type in a field of the template (``True`` as a port, say) is the caller's bug.
-    The pieces (``"["``, ``chunk`` entries, ``","``, ..., ``"]"``) come as they
-    are made, to be written and freed: thousands of entries' text is never all held.
-    """
-    prefixes: Dict[Tuple[str, str, str], str] = {}  # (proto, family, address) → prefix
-    # id(owner) → (owner, netns, tail): holding the owner keeps its id from being reused.
-    tails: Dict[int, Tuple[object, object, str]] = {}
-    unread: object = _UNREAD_SHARING
-    yield "["
-    out: List[str] = []
-    for entry in sockets:
-        if len(out) == chunk:
-            yield ",".join(out)
-            yield ","
-            out.clear()
-        if type(entry) is not dict or len(entry) != _SOCKET_KEYS:
-            out.append(encode(entry))
-            continue
-        try:
-            proto, family, address, port, inode, uid, netns, owner, reason, other_pids, sharing = (
-                _socket_values(entry)
-            )
-            prefix = prefixes.get((proto, family, address))
-            if prefix is None:
-                prefix = prefixes[proto, family, address] = _PREFIX % (
-                    quote(proto),
-                    quote(family),
-                    quote(address),
-                )
-        except (KeyError, TypeError):  # other keys; quote() takes str only; a list is not hashable
-            out.append(encode(entry))
-            continue
-        plain = reason is None and other_pids == _NO_PIDS
-        if plain and sharing is not unread:
-            plain = sharing == _UNREAD_SHARING
-            if plain:
-                unread = sharing  # join_owners gives all its entries one: then `is` will do
-        if plain:
-            cached = tails.get(id(owner))
-            if cached is None or cached[1] is not netns:  # one netns object per run, in practice
-                owner_text = owner_json(owner, encode, quote)
-                tail = f'{encode(netns)},"owner":{owner_text}{_PLAIN_TAIL}'
-                cached = tails[id(owner)] = (owner, netns, tail)
-            tail = cached[2]
-        else:
-            tail = (
-                f'{encode(netns)},"owner":{owner_json(owner, encode, quote)},'
-                f'"owner_reason":{encode(reason)},"other_pids":{encode(other_pids)},'
-                f'"sharing":{encode(sharing)}}}'
-            )
-        # An f-string, not %: ~2,000 instructions less per socket for its three ints.
-        out.append(
-            f'{prefix}{port},"inode":{"null" if inode is None else inode},'
-            f'"uid":{"null" if uid is None else uid},"netns":{tail}'
-        )
-    yield ",".join(out)
-    yield "]"
-
-
-def owner_json(owner: Any, encode: Callable[[object], str], quote: Callable[[str], str]) -> str:
-    """``encode(owner)``; an owner as owners.owner_identity builds it takes a template.
-
-    Half the instructions of the C encoder, which makes a string per key and
-    value. Anything else (None, other keys or order, a pid that is not an int,
-    a field that is neither text nor None) is ``encode``'d, so the bytes are
-    always ``encode``'s.
-    """
-    if type(owner) is not dict or tuple(owner) != OWNER_FIELDS or type(owner["pid"]) is not int:
-        return encode(owner)
-    pid, name, exe, user, unit, container_id = owner.values()
-    try:
-        return _OWNER % (
-            pid, "null" if name is None else quote(name), "null" if exe is None else quote(exe),
-            "null" if user is None else quote(user), "null" if unit is None else quote(unit),
-            "null" if container_id is None else quote(container_id),
-        )  # fmt: skip
-    except TypeError:  # quote() takes str only
-        return encode(owner)
 
 
 def _fd_of(holders: Sequence[Tuple[int, int]], pid: int) -> int:
@@ -439,7 +302,7 @@ def _psutil_entries(
     declared = declared_ports(ctx.setting("ports", []))
     identities = _IdentityCache(ctx)
     no_pid = set(unmapped)
-    unread = unread_sharing()  # one for all entries, as in join_owners
+    unread = unread_sharing()  # one for all, as in join_owners
     result = []
     for key, holders in groups.items():
         proto, family, address, port = key
@@ -449,22 +312,15 @@ def _psutil_entries(
         )
         if owner is None and key in no_pid:
             reason = PSUTIL_NO_PID
+        sharing = unread
+        if owner is not None and (proto, port) in declared:
+            sharing = socket_sharing(owner["pid"], _fd_of(holders, owner["pid"]))
         entry: PortSocket = {
             "proto": proto, "family": family, "address": address, "port": port,
             "inode": None, "uid": None, "netns": netns, "owner": owner,
             "owner_reason": reason, "other_pids": other_pids,
-            "sharing": unread,
+            "sharing": sharing,
         }  # fmt: skip
-        if owner is not None and (proto, port) in declared:
-            entry["sharing"] = socket_sharing(owner["pid"], _fd_of(holders, owner["pid"]))
         result.append(entry)
     result.sort(key=sort_key)
     return result
-
-
-if __name__ == "__main__":
-    import json
-
-    from ..context import Context as _Context
-
-    print(json.dumps(collect(_Context()), sort_keys=True))  # no indent: keeps the C encoder
