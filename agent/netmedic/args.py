@@ -17,9 +17,10 @@ USAGE = f"""\
 usage: netmedic <command> [options]
 
 commands:
-  facts [--only FAMILY[,FAMILY...]] [--format json|yaml]
+  facts [--only FAMILY[,FAMILY...]] [--format json|yaml] [--diagnose]
         print the host's facts document; exit 0 even when a collector fails
-        (families: {", ".join(FAMILIES)})
+        (families: {", ".join(FAMILIES)}); --diagnose adds the findings
+        (`diagnosis`), as the facts.d hook does
   diagnose [--format table|json] [--facts FILE] [--config FILE]
         match the catalog against this host's facts (or a saved facts
         document); exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
@@ -36,14 +37,19 @@ class UsageError(ValueError):
 
 
 def parse_args(
-    args: Sequence[str], positional: Sequence[str], options: Mapping[str, str]
+    args: Sequence[str],
+    positional: Sequence[str],
+    options: Mapping[str, str],
+    flags: Sequence[str] = (),
 ) -> Tuple[Dict[str, str], Dict[str, str]]:
-    """Split ``args`` into named positionals and ``--name value`` options.
+    """Split ``args`` into named positionals, ``--name value`` options and ``--flag`` flags.
 
     ``(["udp", "1900", "--addr=::"], ["proto", "port"], {"addr": "0.0.0.0"})``
-    → ``({"proto": "udp", "port": "1900"}, {"addr": "::"})``.
+    → ``({"proto": "udp", "port": "1900"}, {"addr": "::"})``; a flag given reads
+    ``"yes"``, one not given ``""``.
     """
     values = dict(options)
+    values.update((flag, "") for flag in flags)
     found: List[str] = []
     pending = list(args)
     while pending:
@@ -52,6 +58,9 @@ def parse_args(
             found.append(arg)
             continue
         name, sep, value = arg[2:].partition("=")
+        if name in flags and not sep:
+            values[name] = "yes"
+            continue
         if name not in options:
             raise UsageError(f"unknown option: --{name}")
         if not sep:

@@ -31,20 +31,28 @@ EXIT_USAGE = 2
 
 def cmd_facts(args: Sequence[str], out: TextIO) -> int:
     """``netmedic facts``: collect and print the facts document."""
-    _, options = parse_args(args, (), {"only": "", "format": "json"})
+    _, options = parse_args(args, (), {"only": "", "format": "json"}, flags=("diagnose",))
     output_format = choice(options["format"], "format", ("json", "yaml"))
     only: Optional[List[str]] = [f for f in options["only"].split(",") if f] or None
+    if options["diagnose"] and only:
+        raise UsageError("--diagnose needs every family: leave --only out")
 
     # Deferred so `--help` and usage errors stay instant.
     from netmedic import api, output  # noqa: PLC0415
     from netmedic.context import Context  # noqa: PLC0415
     from netmedic.facts import select_families  # noqa: PLC0415
+    from netmedic.registry import DIAGNOSIS_KEY  # noqa: PLC0415
 
     try:
         select_families(only)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    document = api.collect(Context(only=only))
+    if options["diagnose"]:
+        # One collection for both: Ansible's setup reads this through facts.d.
+        host = api.diagnose_host(Context())
+        document = {**host.facts, DIAGNOSIS_KEY: host.diagnosis.to_dict()}
+    else:
+        document = api.collect(Context(only=only))
     out.writelines(output.render(document, output_format, pretty=out.isatty()))
     return EXIT_OK
 

@@ -46,6 +46,8 @@ ERROR_SOURCES: Tuple[str, ...] = ("config", *FAMILIES)
 
 # The top-level keys of the facts document around the families.
 ENVELOPE: Tuple[str, ...] = ("schema_version", "host", "collected_at", "duration_ms", "errors")
+# After the envelope, only in `netmedic facts --diagnose` (the facts.d hook): the findings.
+DIAGNOSIS_KEY = "diagnosis"
 
 # Roots of a catalog entry's match scope besides the families; a binding may not take
 # any root's name.

@@ -149,6 +149,7 @@ def test_yaml_writes_a_shared_value_out_where_it_is_held() -> None:
         (["facts", "--format", "xml"], "--format must be one of json, yaml, not 'xml'"),
         (["facts", "--only"], "option --only needs a value"),
         (["facts", "--verbose"], "unknown option: --verbose"),
+        (["facts", "--diagnose", "--only", "ports"], "--diagnose needs every family"),
         (["frobnicate"], "unknown command: frobnicate"),
         ([], ""),
     ],
@@ -163,3 +164,13 @@ def test_help_exits_0_and_names_the_families() -> None:
     assert cli.main(["facts", "--help"], out) == 0
     assert "usage: netmedic" in out.getvalue()
     assert f"(families: {', '.join(FAMILIES)})" in out.getvalue()
+
+
+def test_facts_with_diagnose_carries_the_findings_of_the_same_collection() -> None:
+    """The facts.d hook's document: one collection, its diagnosis beside it."""
+    out = io.StringIO()
+    assert cli.main(["facts", "--diagnose"], out) == 0
+    doc = json.loads(out.getvalue())
+    assert_valid(doc)
+    assert set(doc["diagnosis"]) == {"status", "exit_code", "findings", "skipped", "catalog_errors"}
+    assert doc["diagnosis"]["status"] in ("OK", "WARNING", "CRITICAL", "UNKNOWN")

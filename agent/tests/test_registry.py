@@ -19,6 +19,7 @@ from netmedic.registry import (
     CONFIG_FAMILIES,
     CONFIG_KEYS,
     CONFIG_READ,
+    DIAGNOSIS_KEY,
     ENVELOPE,
     ERROR_SOURCES,
     FAMILIES,
@@ -34,7 +35,12 @@ CATALOG_SCHEMA = json.loads((AGENT / "schema" / "catalog.schema.json").read_text
 
 
 def test_facts_schema_top_level_is_the_envelope_and_the_families() -> None:
-    assert list(FACTS_SCHEMA["properties"]) == [*ENVELOPE[:-1], *FAMILIES, ENVELOPE[-1]]
+    assert list(FACTS_SCHEMA["properties"]) == [
+        *ENVELOPE[:-1],
+        *FAMILIES,
+        ENVELOPE[-1],
+        DIAGNOSIS_KEY,
+    ]
     assert FACTS_SCHEMA["required"] == list(ENVELOPE)
     assert all(
         FACTS_SCHEMA["properties"][family]["oneOf"][1] == {"$ref": f"#/$defs/{family}"}

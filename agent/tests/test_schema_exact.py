@@ -150,6 +150,12 @@ def every_field_documents(
     ports = {"ports": [{"port": 40200, "proto": "tcp"}]}
     yield facts.gather(fixture_ctx(ephemeral, config=ports, only=["ephemeral"]))
     yield api.collect(fixture_ctx(FIXTURES / "config" / "malformed", only=["ephemeral"]))
+    # `netmedic facts --diagnose`: the saved documents with their diagnosis (one not evaluated)
+    for saved in ("incidents", "partial"):
+        doc = json.loads((FIXTURES / "diagnose" / f"{saved}.json").read_text())
+        config = api.load_config(Context(), str(FIXTURES / "diagnose" / "config.yml"))[0]
+        host = api.diagnose_host(Context(config=config), facts=doc)
+        yield dict(host.facts, diagnosis=host.diagnosis.to_dict())
 
 
 def test_every_object_the_schema_declares_is_closed() -> None:
