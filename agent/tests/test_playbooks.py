@@ -3,24 +3,41 @@ reach the example fleet's hosts, and the fleet playbooks refuse an inventory wit
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import List
+from typing import Dict, List
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 
-# Each incident playbook and the example inventory's group it is written for.
-INCIDENT_PLAYBOOKS = {
-    "multipass-dns-race.yml": "desktops",
-    "airconnect-port-conflict.yml": "media_servers",
-    "portmaster-rollback.yml": "security_gateways",
-    "globalprotect-reap.yml": "vpn_laptops",
-    "trippy-ephemeral.yml": "tracing_hosts",
-}
+def incident_playbooks() -> Dict[str, str]:
+    """Each incident playbook (one importing site.yml) and the example group it targets.
+
+    Found rather than listed: ``netmedic_hosts: "{{ netmedic_targets | default('desktops') }}"``
+    in ``playbooks/multipass-dns-race.yml`` → ``{"multipass-dns-race.yml": "desktops"}``.
+    """
+    found = {}
+    for path in sorted((ROOT / "playbooks").glob("*.yml")):
+        plays = yaml.safe_load(path.read_text())
+        (play,) = plays if len(plays) == 1 else [{}]
+        if play.get("ansible.builtin.import_playbook") == "site.yml":
+            hosts = play["vars"]["netmedic_hosts"]
+            match = re.search(r"default\('([^']+)'\)", hosts)
+            assert match, f"{path.name}: netmedic_hosts names no default group: {hosts}"
+            found[path.name] = match.group(1)
+    return found
+
+
+INCIDENT_PLAYBOOKS = incident_playbooks()
+
+
+def test_the_incident_playbooks_are_found() -> None:
+    assert len(INCIDENT_PLAYBOOKS) >= 5, INCIDENT_PLAYBOOKS
 
 
 def ansible_playbook(*args: str) -> subprocess.CompletedProcess[str]:
