@@ -53,6 +53,7 @@ EXPECTED = {
     "lingering-client-processes": ["globalprotect"],
     "ephemeral-port-pressure": ["net.ipv4.ip_local_port_range"],
     "declared-port-in-ephemeral-range": ["33434-33440/tcp"],
+    "declared-probe-port-bind-fails": ["33434-33440/tcp"],
 }
 
 
@@ -270,7 +271,7 @@ def saved(host: str) -> List[str]:
 def test_diagnose_table_and_json(tmp_path: Path) -> None:
     code, text = call(cmd_diagnose, saved("incidents"), tmp_path)
     assert code == CRITICAL
-    assert text.splitlines()[0] == "NETMEDIC CRITICAL - incidents: 1 critical, 10 warning"
+    assert text.splitlines()[0] == "NETMEDIC CRITICAL - incidents: 1 critical, 11 warning"
     assert "fix: role port_conflicts, destructive: needs approval" in text
     code, text = call(cmd_diagnose, [*saved("incidents"), "--format", "json"], tmp_path)
     doc = json.loads(text)
