@@ -102,12 +102,20 @@ def _family(address: str) -> int:
     return socket.AF_INET6 if ":" in address else socket.AF_INET
 
 
-def try_bind(proto: str, address: str, port: int, reuse_addr: bool) -> Optional[OSError]:
-    """Bind and close at once; the OSError the kernel returned, or None when it bound."""
+def try_bind(
+    proto: str, address: str, port: int, reuse_addr: bool, reuse_port: bool = False
+) -> Optional[OSError]:
+    """Bind and close at once; the OSError the kernel returned, or None when it bound.
+
+    ``reuse_port`` binds as a tracer's probe socket does (Trippy sets SO_REUSEPORT
+    and not SO_REUSEADDR): it shares a port with its own kind, not with others.
+    """
     sock = socket.socket(_family(address), _PROTOCOLS[proto])
     try:
         if reuse_addr:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((address, port))
     except OSError as exc:
         return exc
@@ -147,16 +155,11 @@ def probe_bind(
     """
     ctx = ctx or Context()
     address = parse_address(address)  # refuse names before bind() could resolve one
-    result = BindProbe(proto=proto, address=address, port=port, status=ERROR)
-    failure = try_bind(proto, address, port, reuse_addr=proto == "tcp")
-    if failure is None:
-        result.status, result.message = FREE, "bind succeeded: the port is free"
-        return result
-    code = failure.errno or 0
-    result.errno_name = errno.errorcode.get(code, str(code))
-    result.message = failure.strerror or str(failure)
-    if code == errno.EADDRINUSE:
-        result.status = IN_USE
+    result = classify(
+        BindProbe(proto=proto, address=address, port=port, status=ERROR),
+        try_bind(proto, address, port, reuse_addr=proto == "tcp"),
+    )
+    if result.status == IN_USE:
         if proto == "udp":
             result.shareable = try_bind(proto, address, port, reuse_addr=True) is None
         result.holders = holders_of(ctx, proto, address, port)
@@ -165,6 +168,24 @@ def probe_bind(
                 "no listening or bound socket on this port was found: a connected socket "
                 "(an outgoing connection using it as its source port) may hold it"
             )
+    return result
+
+
+def classify(result: BindProbe, failure: Optional[OSError]) -> BindProbe:
+    """Fill ``result``'s status, errno and notes from what bind() returned; no holders.
+
+    ``None`` → ``free``; ``OSError(98, ...)`` → ``in_use`` / ``EADDRINUSE``;
+    ``OSError(99, ...)`` → ``address_not_available`` with the not-exhaustion note.
+    The ephemeral family classifies its probe-port binds with it too.
+    """
+    if failure is None:
+        result.status, result.message = FREE, "bind succeeded: the port is free"
+        return result
+    code = failure.errno or 0
+    result.errno_name = errno.errorcode.get(code, str(code))
+    result.message = failure.strerror or str(failure)
+    if code == errno.EADDRINUSE:
+        result.status = IN_USE
     elif code == errno.EADDRNOTAVAIL:
         result.status = ADDRESS_NOT_AVAILABLE
         result.notes.append(NOT_EXHAUSTION_NOTE)

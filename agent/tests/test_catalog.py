@@ -165,7 +165,7 @@ def test_operator_patch_tunes_params_and_disables(tmp_path: Path) -> None:
     write_operator(tmp_path, "20-off.yml", "id: release-channel-beta\nenabled: false\n")
     catalog = load_catalog(tmp_path)
     pressure = catalog.entries["ephemeral-port-pressure"]
-    assert pressure.params == {"max_pressure": 0.5, "range_low": 15000, "range_high": 65000}
+    assert pressure.params == {"max_pressure": 0.5, "range_low": 15000, "range_high": 60999}
     assert "release-channel-beta" not in [e.id for e in catalog.active()]
 
 

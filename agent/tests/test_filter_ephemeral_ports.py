@@ -132,12 +132,6 @@ def test_port_list_writes_the_kernels_format(entries: Any, text: str) -> None:
     assert ep.port_list(entries) == text
 
 
-def test_port_count_counts_each_port_once() -> None:
-    assert ep.port_count(["33434-33533", 33434, "33500-33600"]) == 167
-    assert ep.port_count([]) == 0
-    assert ep.port_count(None) == 0
-
-
 # --- the drop-in and the runtime values --------------------------------------------------------
 
 
@@ -242,10 +236,149 @@ def test_filter_module_exposes_every_filter() -> None:
     assert ep.FilterModule().filters() == {
         "ephemeral_ports_entry_errors": ep.port_entry_errors,
         "ephemeral_ports_list": ep.port_list,
-        "ephemeral_ports_count": ep.port_count,
         "ephemeral_ports_dropin_state": ep.dropin_state,
         "ephemeral_ports_sysctl_value": ep.sysctl_value,
         "ephemeral_ports_changed_keys": ep.changed_keys,
         "ephemeral_ports_runtime_values": ep.runtime_values,
         "ephemeral_ports_overriding_files": ep.overriding_files,
+        "ephemeral_ports_take_findings": ep.take_findings,
+        "ephemeral_ports_finding_ids": ep.finding_ids,
+        "ephemeral_ports_finding_errors": ep.finding_errors,
+        "ephemeral_ports_plan": ep.plan,
+        "ephemeral_ports_audit_records": ep.audit_records,
     }
+
+
+# --- findings: intake, checks, the plan and its audit records --------------------------------
+
+HANDLES = [{"id": "declared-port-in-ephemeral-range"}, {"id": "ephemeral-port-pressure"}]
+EXPOSED = {
+    "id": "declared-port-in-ephemeral-range",
+    "subject": "33434-34073/tcp",
+    "evidence": ["tcp ports 33434-34073 (processes:trippy) lie inside ..."],
+    "vars": {"ephemeral_ports_reserved": [[33434, 34073]]},
+}
+PRESSURE = {
+    "id": "ephemeral-port-pressure",
+    "subject": RANGE,
+    "vars": {
+        "ephemeral_ports_range": {"low": 15000, "high": 60999},
+        "ephemeral_ports_reserved": [[1900, 1900], [33434, 34073], [61000, 65085]],
+    },
+}
+NARROW = {RANGE: "33400 33500", RESERVED: "", TW_REUSE: "0"}
+NO_DROPIN: Dict[str, Any] = {"reserved": {}, "values": {}}
+NOBODY: Dict[str, Any] = {"range": {}, "reserved": None, "tcp_tw_reuse": None}
+
+
+def test_findings_from_the_agent_and_from_the_plan_read_alike() -> None:
+    asked = {
+        "id": EXPOSED["id"],
+        "subject": EXPOSED["subject"],
+        "title": "Declared port inside the ephemeral range and not reserved",
+        "evidence": EXPOSED["evidence"],
+        "remediation": {"role": "ephemeral_ports", "vars": EXPOSED["vars"]},
+    }
+    handed = dict(EXPOSED, severity="warning", destructive=False, approved=True)
+    assert ep.take_findings([asked]) == ep.take_findings([handed]) == [EXPOSED]
+    assert ep.finding_ids([handed]) == [{"id": EXPOSED["id"], "subject": EXPOSED["subject"]}]
+    assert ep.take_findings(None) == []
+
+
+def test_finding_errors_name_the_finding_and_the_var() -> None:
+    bad = [
+        {"id": "declared-port-held-by-other", "subject": "1900/udp", "vars": {}},
+        {"id": PRESSURE["id"], "vars": {"ephemeral_ports_range": {"low": 9, "high": 3}}},
+        {"id": EXPOSED["id"], "vars": {"ephemeral_ports_reserved": ["x"]}},
+    ]
+    assert ep.finding_errors(bad, HANDLES, "v") == [
+        "v[0].id 'declared-port-held-by-other' is not a finding ephemeral_ports fixes",
+        "v[1].vars.ephemeral_ports_range {'low': 9, 'high': 3} needs whole low < high",
+        "v[2].vars.ephemeral_ports_reserved: 'x' is neither a port number nor a 'low-high' range",
+    ]
+    assert ep.finding_errors([EXPOSED, PRESSURE], HANDLES, "v") == []
+
+
+def test_findings_widen_the_range_and_reserve_what_it_takes_in() -> None:
+    planned = ep.plan(NOBODY, [EXPOSED, PRESSURE], NO_DROPIN, NARROW)
+    assert planned["desired"] == {RANGE: "15000 60999", RESERVED: "33434-34073"}
+    # 1900 and 61000-65085 lie outside the range: reserving them would change nothing.
+    assert planned["reserved_by"] == {"operator": "", "findings": "33434-34073"}
+    who = [{"id": EXPOSED["id"], "subject": EXPOSED["subject"]}]
+    pressure = [{"id": PRESSURE["id"], "subject": RANGE}]
+    assert planned["served"] == {RANGE: pressure, RESERVED: who + pressure, TW_REUSE: []}
+    assert planned["share"] == round(640 / 46000, 4)
+
+
+def test_a_finding_range_never_narrows_the_range() -> None:
+    wide = {RANGE: "1024 65535", RESERVED: "", TW_REUSE: "2"}
+    assert ep.plan(NOBODY, [PRESSURE], NO_DROPIN, wide)["desired"][RANGE] == "1024 65535"
+
+
+def test_operator_values_win_and_are_applied_without_findings() -> None:
+    operator = {
+        "range": {"low": 20000, "high": 60999},
+        "reserved": ["49152-49155"],
+        "tcp_tw_reuse": 1,
+    }
+    planned = ep.plan(operator, [EXPOSED, PRESSURE], NO_DROPIN, NARROW)
+    assert planned["desired"] == {
+        RANGE: "20000 60999",
+        RESERVED: "33434-34073,49152-49155",
+        TW_REUSE: "1",
+    }
+    assert planned["served"][RANGE] == []  # the operator's range, not the finding's
+    alone = ep.plan(operator, [], NO_DROPIN, NARROW)
+    assert alone["desired"] == {RANGE: "20000 60999", RESERVED: "49152-49155", TW_REUSE: "1"}
+    assert alone["reserved_by"] == {"operator": "49152-49155", "findings": ""}
+
+
+def test_the_plans_hand_over_is_the_findings_not_the_operators() -> None:
+    # apply-remediation.yml sets the findings' merged vars when the inventory leaves them unset.
+    handed = {
+        "range": PRESSURE["vars"]["ephemeral_ports_range"],
+        "reserved": [[33434, 34073], [1900, 1900], [61000, 65085]],
+        "tcp_tw_reuse": None,
+    }
+    planned = ep.plan(handed, [EXPOSED, PRESSURE], NO_DROPIN, NARROW)
+    assert planned == ep.plan(NOBODY, [EXPOSED, PRESSURE], NO_DROPIN, NARROW)
+
+
+def test_unset_inputs_keep_the_dropin_and_older_sources_count_as_findings() -> None:
+    dropin = {
+        "reserved": {"operator": "49152-49155", "plan": "32400", "probes": "33434-33533"},
+        "values": {RANGE: "32768 60999", TW_REUSE: "1"},
+    }
+    planned = ep.plan(NOBODY, [], dropin, NARROW)
+    assert planned["desired"] == {
+        RANGE: "32768 60999",
+        RESERVED: "32400,33434-33533,49152-49155",
+        TW_REUSE: "1",
+    }
+    assert planned["reserved_by"] == {"operator": "49152-49155", "findings": "32400,33434-33533"}
+
+
+def test_nothing_declared_nothing_held_nothing_to_do() -> None:
+    planned = ep.plan(NOBODY, [], NO_DROPIN, NARROW)
+    assert planned["desired"] == {} and planned["share"] == 0
+
+
+def test_a_whole_trippy_span_is_most_of_the_range() -> None:
+    unbounded = dict(EXPOSED, vars={"ephemeral_ports_reserved": [[33434, 65085]]})
+    default = {RANGE: "32768 60999", RESERVED: "", TW_REUSE: "2"}
+    planned = ep.plan(NOBODY, [unbounded], NO_DROPIN, default)
+    assert planned["desired"][RESERVED] == "33434-60999"
+    assert planned["share"] == round((60999 - 33434 + 1) / 28232, 4)  # 0.9764
+
+
+def test_audit_records_one_per_finding_or_one_for_the_operator() -> None:
+    served = {RANGE: [{"id": "p", "subject": RANGE}], RESERVED: [], TW_REUSE: []}
+    assert ep.audit_records(served, [RESERVED, RANGE]) == [
+        {"key": RESERVED, "id": None, "subject": None},
+        {"key": RANGE, "id": "p", "subject": RANGE},
+    ]
+    both = {RANGE: [{"id": "p", "subject": RANGE}], RESERVED: [{"id": "p", "subject": RANGE}]}
+    assert ep.audit_records(both, [RESERVED, RANGE], False) == [
+        {"key": None, "id": "p", "subject": RANGE}
+    ]
+    assert ep.audit_records({}, [TW_REUSE], False) == [{"key": None, "id": None, "subject": None}]

@@ -147,7 +147,9 @@ def every_field_documents(
     ephemeral = root / "ephemeral"
     shutil.copytree(FIXTURES / "ephemeral" / "root", ephemeral, symlinks=True)
     (ephemeral / "etc" / "sysctl.d" / "70-a-directory.conf").mkdir()
-    ports = {"ports": [{"port": 40200, "proto": "tcp"}]}
+    trippy = {"name": "trippy", "match": {"name": "trip"}, "probe_check": 0,
+              "probe_sequence": {"initial": 40600, "per_round": 64, "rounds": 2}}  # fmt: skip
+    ports = {"ports": [{"port": 40200, "proto": "tcp"}], "processes": [trippy]}
     yield facts.gather(fixture_ctx(ephemeral, config=ports, only=["ephemeral"]))
     yield api.collect(fixture_ctx(FIXTURES / "config" / "malformed", only=["ephemeral"]))
     # `netmedic facts --diagnose`: the saved documents with their diagnosis (one not evaluated)
