@@ -3,7 +3,8 @@
 #   scripts/lab-fleet.sh up     create the fleet (inventories/lab), plant, then site.yml --check →
 #                               site.yml (with one host that does not exist) → facts.yml →
 #                               site.yml again → verify; then the target-set guards and the loop
-#                               breaker: the VPN incident planted again, escalated
+#                               breaker: the audit log rotated, the VPN incident planted again,
+#                               escalated
 #   scripts/lab-fleet.sh down   remove the fleet's containers
 # NETMEDIC_LAB_LIMIT limits the fleet (an ansible --limit pattern; make test uses a smaller one).
 # Reports: .lab/fleet/{site-check,site,after,site-again,site-escalate}/ ; logs: .lab/fleet/<step>.log
@@ -87,8 +88,10 @@ up() {
   refused refuse-empty "leaves us with no hosts to target" playbooks/site.yml --limit nm-lab-no-such-host
   refused refuse-too-many "hosts targeted; the inventory allows 1 to 1 \\(netmedic_max_hosts\\)" \
     playbooks/site.yml --limit "$limit" -e netmedic_max_hosts=1
-  # The loop breaker: plant the VPN incident again; with max_fixes 1 it is escalated.
+  # The loop breaker: rotate the audit log, plant the VPN incident again; with max_fixes 1
+  # it is escalated (the fix recorded before the rotation still counts).
   limit="$limit:&lab_lingering_vpn"
+  step rotate-audit playbooks/lab/rotate-audit.yml
   step replant playbooks/lab/plant.yml
   step site-escalate playbooks/site.yml -e netmedic_report_dir="$PWD/$out/site-escalate" \
     -e '{"netmedic_policy": {"auto": ["process_reaper"], "allow_destructive": ["lingering-client-processes"],
