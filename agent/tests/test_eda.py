@@ -44,6 +44,17 @@ def agent_command(facts_dir: Path) -> List[str]:
     ]  # fmt: skip
 
 
+def run(coroutine: Any) -> Any:
+    """``asyncio.run``, letting the loop finish closing the subprocess transports first."""
+
+    async def settled() -> Any:
+        result = await coroutine
+        await asyncio.sleep(0.1)
+        return result
+
+    return asyncio.run(settled())
+
+
 def plant(facts_dir: Path, host: str, fixture: str) -> None:
     shutil.copy(FIXTURES / f"{fixture}.json", facts_dir / f"{host}.json")
 
@@ -84,8 +95,8 @@ def test_new_findings_are_events_once_and_again_when_they_come_back(tmp_path: Pa
         await asyncio.gather(task, return_exceptions=True)
         return rounds
 
-    rounds = asyncio.run(scenario())
-    incident_findings = asyncio.run(expected.poll("ws2"))
+    rounds = run(scenario())
+    incident_findings = run(expected.poll("ws2"))
     assert len(incident_findings) == 13  # the incident fixture's findings, one event each
     ws2 = keys(incident_findings)
     ws1 = [("ws1", *key[1:]) for key in ws2]
@@ -111,7 +122,7 @@ def test_a_host_that_cannot_be_diagnosed_is_one_event_per_failure_streak(tmp_pat
         (tmp_path / "ws9.json").unlink()
         return [first, second, third, await poller.poll("ws9")]
 
-    first, second, third, fourth = asyncio.run(polls())
+    first, second, third, fourth = run(polls())
     assert [e["netmedic"]["host"] for e in first] == ["ws9"]
     assert "exit 3" in first[0]["netmedic"]["error"] and "ws9.json" in first[0]["netmedic"]["error"]
     assert (second, third) == ([], [])
@@ -122,11 +133,11 @@ def test_a_command_that_is_not_there_or_not_the_agent_is_an_error(tmp_path: Path
     async def poll(command: List[str]) -> List[Dict[str, Any]]:
         return await PLUGIN.Poller(command, 5).poll("h")  # type: ignore[no-any-return]
 
-    missing = asyncio.run(poll([str(tmp_path / "no-such-command")]))
+    missing = run(poll([str(tmp_path / "no-such-command")]))
     assert "no-such-command" in missing[0]["netmedic"]["error"]
-    not_json = asyncio.run(poll(["echo", "hello"]))
+    not_json = run(poll(["echo", "hello"]))
     assert "not JSON" in not_json[0]["netmedic"]["error"]
-    slow = asyncio.run(PLUGIN.Poller(["sleep", "5"], 0.2).poll("h"))
+    slow = run(PLUGIN.Poller(["sleep", "5"], 0.2).poll("h"))
     assert "no answer within 0.2 s" in slow[0]["netmedic"]["error"]
 
 
@@ -142,7 +153,7 @@ def test_a_command_that_is_not_there_or_not_the_agent_is_an_error(tmp_path: Path
 def test_bad_arguments_fail_before_any_poll(args: Dict[str, Any], message: str) -> None:
     queue: asyncio.Queue[Dict[str, Any]] = asyncio.Queue()
     with pytest.raises(ValueError, match=message):
-        asyncio.run(PLUGIN.main(queue, args))
+        run(PLUGIN.main(queue, args))
 
 
 def test_rulebook_is_valid_and_runs_the_site_flow_for_the_event() -> None:
