@@ -44,8 +44,15 @@ lab() {
   return $rc
 }
 
+# ansible-rulebook (molecule/eda) runs its rules on a JVM, Java 17 or later.
+java_up() {
+  command -v java >/dev/null 2>&1 && return 0
+  echo "setup: installing default-jre-headless for ansible-rulebook" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null
+}
+
 setup() {
-  scripts/venv.sh test && scripts/lab.sh images
+  scripts/venv.sh test && java_up && scripts/lab.sh images
 }
 
 # The engine we start is ours to stop; one that was already running is left alone.
