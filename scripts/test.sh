@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make test`: everything, on a fresh Debian/Ubuntu machine, as root.
-# Stages: setup (venv, docker engine, images) → lint → pytest → run (`make run` on
+# Stages: setup (venv, browser engine, docker engine, images) → lint → pytest → run (`make run` on
 # this machine) → molecule (both distros) → lab (the fleet, planted and healed).
 # Every stage prints its wall time; any failure fails the run with its reason.
 set -uo pipefail
@@ -44,15 +44,20 @@ lab() {
   return $rc
 }
 
-# ansible-rulebook (molecule/eda) runs its rules on a JVM, Java 17 or later.
-java_up() {
-  command -v java >/dev/null 2>&1 && return 0
-  echo "setup: installing default-jre-headless for ansible-rulebook" >&2
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null
+# need COMMAND PACKAGE: install Debian's PACKAGE when COMMAND is missing.
+need() {
+  command -v "$1" >/dev/null && return 0
+  echo "setup: installing $2 (for $1)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q "$2" >/dev/null \
+    || { apt-get update -q >/dev/null && apt-get install -y -q "$2" >/dev/null; }
 }
 
+# The report's page is tested in a real browser engine (agent/tests/test_report.py);
+# ansible-rulebook (molecule/eda) runs its rules on a JVM, Java 17 or later.
 setup() {
-  scripts/venv.sh test && java_up && scripts/lab.sh images
+  scripts/venv.sh test && need chromium-headless-shell chromium-headless-shell \
+    && need java default-jre-headless && scripts/lab.sh images
 }
 
 # The engine we start is ours to stop; one that was already running is left alone.
