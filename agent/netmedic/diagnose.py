@@ -92,10 +92,11 @@ def scope_for(facts: Mapping[str, Any], config: Mapping[str, Any]) -> Dict[str, 
 
 def _missing_family(entry: Entry, facts: Mapping[str, Any]) -> Optional[str]:
     """Why ``entry`` cannot be evaluated on these facts, or None when it can."""
+    # A config value left out for breaking the schema (ConfigInvalid) leaves the rest usable.
     errors = {
         e.get("family"): e.get("message", "")
         for e in facts.get("errors") or ()
-        if isinstance(e, dict)
+        if isinstance(e, dict) and e.get("type") != "ConfigInvalid"
     }
     for family in entry.requires:
         if family == "config":
