@@ -113,7 +113,9 @@ def agents(refs: List[str], into: Path) -> List[Tuple[str, Path, Path]]:
     """(label, agent dir, wrapper template) of this tree and each ``--ref``, compiled."""
     found = []
     for ref in [None, *refs]:
-        tree = checkout(ref, into / (ref or "tree").replace("/", "_"))
+        target = into / (ref or "tree").replace("/", "_")
+        target.mkdir()
+        tree = checkout(ref, target)
         compile_agent(sys.executable, tree["agent"])
         found.append((ref or "this tree", tree["agent"], tree["template"]))
     return found

@@ -15,6 +15,7 @@ destinations, a ratio near 1 means connect()/bind() will hit EADDRNOTAVAIL.
 from __future__ import annotations
 
 import os
+from functools import partial
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from netmedic.context import Context, Facts
@@ -253,8 +254,9 @@ def probe_holders(ctx: Context, proto: str, address: str, ports: Set[int]) -> Di
 
     every = [state for state in netlink.TCP_STATES if state != 12]  # NEW_SYN_RECV: a request
     tcp, udp = (every, ()) if proto == "tcp" else ((), (netlink.TCP_ESTABLISHED, netlink.TCP_CLOSE))
+    relist = partial(netlink.bound_sockets, tcp_states=tcp, udp_states=udp)
     try:
-        found = netlink.bound_sockets(tcp_states=tcp, udp_states=udp)
+        found = relist()
     except netlink.NetlinkError as exc:
         return {port: [f"a socket that could not be listed ({exc})"] for port in ports}
     wildcards = {"0.0.0.0", "::"}
@@ -271,7 +273,7 @@ def probe_holders(ctx: Context, proto: str, address: str, ports: Set[int]) -> Di
                 said[sock.port].append(text)
     live = [sock for sock in found if sock.state != "TIME_WAIT"]
     states: Dict[Any, str] = {(sock.address, sock.port, sock.inode): sock.state for sock in live}
-    for entry in ports_family.join_owners(ctx, live) if live else []:
+    for entry in ports_family.join_owners(ctx, live, relist) if live else []:
         state = states.get((entry["address"], entry["port"], entry["inode"]), "?")
         text = f"{describe_holder(dict(entry))}, {state}"
         if text not in said[entry["port"]]:
