@@ -172,6 +172,7 @@ def test_join_on_fixture_tree() -> None:
     assert nginx["owner"] is not None and nginx["owner"]["container_id"] == "4f3c2b1a" * 8
     assert gmr == {
         "proto": "udp", "family": "ipv4", "address": "0.0.0.0", "port": 1900,
+        "device": None, "scope_id": None, "v6only": None,
         "inode": 81234, "uid": 115, "netns": "net:[4026531840]",
         "owner": {"pid": 812, "name": "gmediarender", "exe": "/usr/bin/gmediarender",
                   "user": owners.user_name(ctx, uid), "unit": "gmediarender.service",

@@ -246,8 +246,12 @@ def _compare(cond: Compare, scope: Scope, params: Mapping[str, Any]) -> bool:
     if cond.op == "empty":
         sized = [v for v in values if isinstance(v, (list, dict, str))]
         return any((len(v) == 0) == bool(cond.value) for v in sized)
+    if not values:
+        return False  # a missing field satisfies no comparison
     operator = OPERATORS[cond.op]
     operands = _operands(cond, scope, params)
+    if len(values) == 1 and len(operands) == 1:  # most comparisons: one field, one operand
+        return operator(values[0], operands[0])
     return any(operator(value, operand) for value in values for operand in operands)
 
 
@@ -262,10 +266,12 @@ def evaluate(
     """
     if isinstance(cond, Compare):
         return _compare(cond, scope, params)
-    if isinstance(cond, AllOf):
-        return all(evaluate(part, scope, params, index) for part in cond.conditions)
-    if isinstance(cond, AnyOf):
-        return any(evaluate(part, scope, params, index) for part in cond.conditions)
+    if isinstance(cond, (AllOf, AnyOf)):  # stops at the first part that decides it
+        wanted = isinstance(cond, AnyOf)
+        for part in cond.conditions:
+            if evaluate(part, scope, params, index) == wanted:
+                return wanted
+        return not wanted
     if isinstance(cond, Not):
         return not evaluate(cond.condition, scope, params, index)
     matched = (True for _ in bind(cond.loop, scope, params, index))

@@ -248,9 +248,9 @@ def probe_holders(ctx: Context, proto: str, address: str, ports: Set[int]) -> Di
     with no process at all, so every state is asked (the whole TCP table: called only
     when a probe port failed with EADDRINUSE).
     """
-    from netmedic import netlink  # noqa: PLC0415 - only when a probe port is in use
+    from netmedic import addresses, netlink  # noqa: PLC0415 - only when a probe port is in use
     from netmedic.collectors import ports as ports_family  # noqa: PLC0415
-    from netmedic.probe import describe_holder  # noqa: PLC0415
+    from netmedic.probe import conflicts, describe_holder  # noqa: PLC0415
 
     every = [state for state in netlink.TCP_STATES if state != 12]  # NEW_SYN_RECV: a request
     tcp, udp = (every, ()) if proto == "tcp" else ((), (netlink.TCP_ESTABLISHED, netlink.TCP_CLOSE))
@@ -259,11 +259,10 @@ def probe_holders(ctx: Context, proto: str, address: str, ports: Set[int]) -> Di
         found = relist()
     except netlink.NetlinkError as exc:
         return {port: [f"a socket that could not be listed ({exc})"] for port in ports}
-    wildcards = {"0.0.0.0", "::"}
     found = [
         s for s in found
-        if s.proto == proto and s.port in ports
-        and (address in wildcards or s.address in wildcards | {address})
+        if s.proto == proto and s.port in ports and conflicts(
+            address, s.address, addresses.device_name(s.ifindex) if s.ifindex else None, s.v6only)
     ]  # fmt: skip
     said: Dict[int, List[str]] = {port: [] for port in ports}
     for sock in found:

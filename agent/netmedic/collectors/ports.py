@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import posix  # os's C half: the ports path does not import os (see context.py)
 
-from .. import fdtables, netlink, owners
+from .. import addresses, fdtables, netlink, owners
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
 
@@ -59,6 +59,9 @@ if TYPE_CHECKING:  # no typing, socket or psutil import at run time on the fast 
         family: str
         address: str
         port: int
+        device: Optional[str]
+        scope_id: Optional[int]
+        v6only: Optional[bool]
         inode: Optional[int]
         uid: Optional[int]
         netns: Optional[str]
@@ -132,11 +135,15 @@ def join_owners(
         sharing = unread
         if declared and owner is not None and holders and (diag.proto, diag.port) in declared:
             sharing = socket_sharing(owner["pid"], _fd_of(holders, owner["pid"]))
+        device = scope_id = None
+        if diag.ifindex:  # bound to a device: by SO_BINDTODEVICE, or a link-local address's scope
+            device = addresses.device_name(diag.ifindex)
+            scope_id = addresses.scope_of(diag.address, diag.ifindex)
         entry: PortSocket = {
             "proto": diag.proto, "family": diag.family, "address": diag.address,
-            "port": diag.port, "inode": diag.inode, "uid": diag.uid, "netns": netns,
-            "owner": owner, "owner_reason": reason, "other_pids": other_pids,
-            "sharing": sharing,
+            "port": diag.port, "device": device, "scope_id": scope_id, "v6only": diag.v6only,
+            "inode": diag.inode, "uid": diag.uid, "netns": netns, "owner": owner,
+            "owner_reason": reason, "other_pids": other_pids, "sharing": sharing,
         }  # fmt: skip
         result.append(entry)
     result.sort(key=sort_key)
@@ -355,8 +362,8 @@ def _psutil_entries(
             sharing = socket_sharing(owner["pid"], _fd_of(holders, owner["pid"]))
         entry: PortSocket = {
             "proto": proto, "family": family, "address": address, "port": port,
-            "inode": None, "uid": None, "netns": netns, "owner": owner,
-            "owner_reason": reason, "other_pids": other_pids,
+            "device": None, "scope_id": None, "v6only": None, "inode": None, "uid": None,
+            "netns": netns, "owner": owner, "owner_reason": reason, "other_pids": other_pids,
             "sharing": sharing,
         }  # fmt: skip
         result.append(entry)
