@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import posix  # os's C half: the ports path does not import os (see context.py)
 
-from netmedic.procfs import parse_cmdline, parse_comm, parse_stat, unit_of_cgroup
+from netmedic.procfs import parse_cmdline, parse_comm, parse_stat, proc_text, unit_of_cgroup
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
 
@@ -277,7 +277,7 @@ def _fields_at(
         uid, user = owner_uid, user_name(ctx, owner_uid)
     exe: Optional[str] = None
     try:
-        exe = posix.readlink("exe", dir_fd=dir_fd)
+        exe = proc_text(posix.readlink(b"exe", dir_fd=dir_fd))
     except OSError as exc:
         _deny_on_eacces(exc, denied, ("exe",))
     args: Optional[List[str]] = None
@@ -289,7 +289,7 @@ def _fields_at(
     unit: Optional[str] = None
     container_id: Optional[str] = None
     try:
-        cgroup = _read_at(dir_fd, "cgroup").decode("utf-8", "replace")
+        cgroup = proc_text(_read_at(dir_fd, "cgroup"))
         unit, container_id = unit_of_cgroup(cgroup)
     except OSError as exc:
         _deny_on_eacces(exc, denied, ("unit", "container_id"))
@@ -299,7 +299,7 @@ def _fields_at(
 def _parse_lineage(raw: bytes) -> Tuple[Optional[str], Optional[int], Optional[float]]:
     """(name, ppid, start_time) from the text of ``stat``; all None when it is malformed."""
     try:
-        name, ppid, ticks = parse_stat(raw.decode("utf-8", "replace"))
+        name, ppid, ticks = parse_stat(proc_text(raw))
     except (ValueError, IndexError):
         return None, None, None  # malformed stat (fixture or future kernel): null fields
     return name, ppid, round(ticks / _CLOCK_TICKS, 2)
