@@ -49,7 +49,7 @@ def ipv4_of(address: str) -> Optional[str]:
     if ":" not in address:
         return address
     if address.lower().startswith(_MAPPED) and "." in address:
-        return address[len(_MAPPED) :]
+        return address[len(_MAPPED):]
     return None
 
 

@@ -275,7 +275,7 @@ def _v6only(data: bytes, first: int, stride: int, count: int) -> List[Optional[b
     if stride < _HEADER + INET_DIAG_MSG.size + 5:  # no attribute at all (a TIME_WAIT socket)
         return [None] * count
     at = first + INET_DIAG_MSG.size + _SHUTDOWN_SIZE
-    heads = [data[at + k : at + k + (count - 1) * stride + 1 : stride] for k in range(5)]
+    heads = [data[at + k:at + k + (count - 1) * stride + 1:stride] for k in range(5)]
     expected = [bytes([byte]) * count for byte in _V6ONLY_HEAD]
     if stride >= at - first + _HEADER + 5 and heads[:4] == expected:
         return [bool(value) for value in heads[4]]  # byte 4: the flag, after the header

@@ -178,7 +178,7 @@ def sockets_json(
                 f'"owner_reason":{encode(reason)},"other_pids":{encode(other_pids)},'
                 f'"sharing":{encode(sharing)}}}'
             )
-        if device is None and scope_id is None and (v6only is None or type(v6only) is bool):
+        if device is None and scope_id is None and (v6only is None or isinstance(v6only, bool)):
             bound = _UNBOUND[v6only]
         else:
             bound = (
@@ -230,4 +230,3 @@ def _plain_dumper() -> Type[SafeDumper]:
             return True
 
     return PlainDumper
-

@@ -160,7 +160,7 @@ class Validator:
         prefix = "#/$defs/"
         if not ref.startswith(prefix):
             raise UnsupportedSchema(f"only local $ref {prefix}NAME is supported, not {ref!r}")
-        target: Mapping[str, Any] = self.schema["$defs"][ref[len(prefix) :]]
+        target: Mapping[str, Any] = self.schema["$defs"][ref[len(prefix):]]
         return target
 
     def _compile(self, schema: Mapping[str, Any]) -> Check:

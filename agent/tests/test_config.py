@@ -41,7 +41,7 @@ def test_good_file() -> None:
 def test_malformed_names_the_file() -> None:
     config, (error,) = load_config(CONFIG / "malformed" / "etc")
     assert config == {}
-    assert type(error) is ConfigError
+    assert isinstance(error, ConfigError) and not isinstance(error, ConfigInvalid)
     assert str(error).startswith("/etc/netmedic/config.yml: invalid YAML")
 
 

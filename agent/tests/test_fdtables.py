@@ -61,7 +61,7 @@ def threaded(
     port, inode, fd = (int(word) for word in child.stdout.readline().split())
     if request.param == "leader-exit":  # wait for the main thread to be gone
         deadline = time.monotonic() + 10
-        while "State:\tZ" not in Path(f"/proc/{child.pid}/status").read_text():
+        while "State:\tZ" not in Path(f"/proc/{child.pid}/status").read_text(encoding="utf-8"):
             assert time.monotonic() < deadline, "the main thread did not exit"
             time.sleep(0.01)
     yield child, port, inode, fd

@@ -62,7 +62,6 @@ class Path:
     def __str__(self) -> str:
         return self.text
 
-
     @property
     def ends_with_wildcard(self) -> bool:
         return bool(self.steps) and isinstance(self.steps[-1], Wildcard)
@@ -187,9 +186,7 @@ def _walk(value: Any, steps: Tuple[Step, ...], scope: Scope) -> Iterator[Any]:
 
 def _index(value: Any, key: Any) -> Optional[Any]:
     """One step down: mapping by str key, list by int position; anything else → None."""
-    if type(value) is dict and type(key) is str:  # the facts' plain dicts: most steps
-        return value.get(key)
-    if isinstance(value, Mapping) and isinstance(key, str):
+    if isinstance(value, (dict, Mapping)) and isinstance(key, str):  # dict first: no ABC check
         return value.get(key)
     if isinstance(value, list) and isinstance(key, int) and not isinstance(key, bool):
         return value[key] if -len(value) <= key < len(value) else None
