@@ -7,7 +7,6 @@ a signal or a hang.
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import socket
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple, Union
 
 import pytest
+from conftest import document_paths, replaced
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -53,12 +53,8 @@ def saved(tmp_path: Path, document: Any, name: str = "facts.json") -> str:
 
 def with_value(path: Tuple[Any, ...], value: Any) -> Dict[str, Any]:
     """The incidents document with the value at ``path`` replaced."""
-    document = copy.deepcopy(INCIDENTS)
-    node = document
-    for step in path[:-1]:
-        node = node[step]
-    node[path[-1]] = value
-    return document
+    changed: Dict[str, Any] = replaced(INCIDENTS, path, value)
+    return changed
 
 
 @pytest.mark.parametrize(
@@ -180,18 +176,6 @@ JSON_VALUES = st.recursive(
 )  # fmt: skip
 
 
-def _paths(node: Any, prefix: Tuple[Any, ...] = ()) -> List[Tuple[Any, ...]]:
-    """Every (key or index) path into the incidents document, to mutate one of them."""
-    found = [prefix] if prefix else []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found += _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node[:2]):
-            found += _paths(value, (*prefix, index))
-    return found
-
-
 def _at(path: Tuple[Any, ...]) -> Any:
     node: Any = INCIDENTS
     for step in path:
@@ -210,7 +194,7 @@ def _same_kind(path: Tuple[Any, ...]) -> st.SearchStrategy[Dict[str, Any]]:
     return st.builds(with_value, st.just(path), kinds.get(type(value), st.none()))
 
 
-PATHS = _paths(INCIDENTS)
+PATHS = document_paths(INCIDENTS)
 MUTATED = st.builds(with_value, st.sampled_from(PATHS), JSON_VALUES).map(json.dumps)
 RETYPED = st.sampled_from(PATHS).flatmap(_same_kind).map(json.dumps)
 FACTS_TEXT = st.one_of(

@@ -5,14 +5,20 @@ That the schema describes exactly what the collectors write: test_schema_exact.p
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Tuple
 
 import jsonschema
 import pytest
-from conftest import FIXTURES, RECORDED_SHOW, FakeSystemctl, fixture_ctx
+from conftest import (
+    FIXTURES,
+    RECORDED_SHOW,
+    FakeSystemctl,
+    document_paths,
+    fixture_ctx,
+    replaced,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -142,27 +148,12 @@ _VALUES = st.recursive(
 )  # fmt: skip
 
 
-def _paths(node: Any, prefix: Tuple[Any, ...] = ()) -> List[Tuple[Any, ...]]:
-    found = [prefix] if prefix else []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found += _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node[:2]):
-            found += _paths(value, (*prefix, index))
-    return found
-
-
 @settings(max_examples=300, deadline=None)
-@given(path=st.sampled_from(_paths(_INCIDENTS)), value=_VALUES)
+@given(path=st.sampled_from(document_paths(_INCIDENTS)), value=_VALUES)
 def test_the_agents_validator_agrees_with_jsonschema_on_changed_documents(
     path: Tuple[Any, ...], value: Any
 ) -> None:
-    document = copy.deepcopy(_INCIDENTS)
-    node = document
-    for step in path[:-1]:
-        node = node[step]
-    node[path[-1]] = value
+    document = replaced(_INCIDENTS, path, value)
     theirs = list(_JSONSCHEMA.iter_errors(document))
     ours = schema_validator("facts").validate(document)
     assert bool(ours) == bool(theirs), (ours, [e.message for e in theirs])
