@@ -14,7 +14,7 @@ test:  ## Lint, pytest and every molecule scenario on bookworm and trixie
 lint:
 	@scripts/venv.sh test
 	$(VENV)/yamllint --strict . && $(VENV)/ansible-lint --profile production \
-	  && $(VENV)/ruff check agent bench library roles/*/filter_plugins playbooks/action_plugins && $(VENV)/mypy
+	  && $(VENV)/ruff check agent bench library roles/*/filter_plugins playbooks/action_plugins extensions && $(VENV)/mypy
 
 pytest:
 	@scripts/venv.sh test
@@ -42,4 +42,4 @@ bench:  ## Port-owner benchmark against ss, psutil and listen_ports_facts
 
 bench-fleet:  ## site.yml and facts.yml on the lab fleet against `ansible -m setup` (after make lab)
 	@scripts/venv.sh test
-	$(VENV)/python bench/compare_fleet.py
+	$(VENV)/python bench/compare_fleet.py --profile

@@ -23,7 +23,8 @@ options:
       - The inventory's C(netmedic_policy). Keys C(auto) (roles or finding ids that
         may be applied without approval), C(allow_destructive) (finding ids whose
         destructive fix is approved for this host), C(max_fixes) and
-        C(window_hours) (the loop breaker). Missing keys take the defaults
+        C(window_hours) (the loop breaker, at most 168: the audit log it reads
+        rotates weekly). Missing keys take the defaults
         C(auto=[]), C(allow_destructive=[]), C(max_fixes=3), C(window_hours=24).
       - Validated strictly; a wrong key or type fails naming C(netmedic_policy.<key>).
     type: raw
@@ -62,7 +63,9 @@ options:
     type: bool
     default: false
   audit_log:
-    description: The audit log netmedic roles and site.yml append to.
+    description:
+      - The audit log netmedic roles and site.yml append to. The loop breaker reads it
+        and the previous week's C(<audit_log>.1) that logrotate keeps beside it.
     type: path
     default: /var/log/netmedic/actions.jsonl
 attributes:
@@ -156,6 +159,10 @@ POLICY_DEFAULTS: Dict[str, Any] = {
 }
 BUNDLE_STAMP = "netmedic-bundle.sha256"  # written by the netmedic_agent role beside the package
 
+# The audit log rotates weekly and the previous week stays readable beside it
+# (netmedic_agent's logrotate config): the loop breaker can look back one week.
+MAX_WINDOW_HOURS = 7 * 24
+
 # Fix attempts per (finding id, subject) within the window.
 Fixes = Dict[Tuple[str, Optional[str]], int]
 
@@ -194,11 +201,12 @@ def check_policy(policy: Any) -> Tuple[Dict[str, Any], List[str]]:
             )
         else:
             checked[key] = list(value)
-    for key in ("max_fixes", "window_hours"):
+    for key, most in (("max_fixes", None), ("window_hours", MAX_WINDOW_HOURS)):
         value = policy.get(key, POLICY_DEFAULTS[key])
         number = _whole_number(value)
-        if number is None or number < 1:
-            problems.append(f"netmedic_policy.{key} must be a whole number >= 1, got {value!r}")
+        if number is None or number < 1 or (most is not None and number > most):
+            bounds = ">= 1" if most is None else f"from 1 to {most}"
+            problems.append(f"netmedic_policy.{key} must be a whole number {bounds}, got {value!r}")
         else:
             checked[key] = number
     return checked, problems
@@ -222,16 +230,19 @@ def recent_fixes(path: str, window_hours: int, now: float) -> Fixes:
     ``{"time": "2026-11-22T04:00:00Z", "role": "site", "action": "remediate",
     "finding": "x", "subject": "a.service", "result": "failed"}`` counts one attempt
     at ``("x", "a.service")`` when it is younger than ``window_hours``; a
-    ``refused`` one (the role changed nothing) does not. The roles' own records
+    ``refused`` one (the role changed nothing) does not; ``path.1``, the week
+    logrotate moved aside, counts like the current log. The roles' own records
     (one per action) are not counted: a rollback writes five of them.
     """
     counts: Fixes = {}
     since = now - window_hours * 3600
-    try:
-        with open(path, encoding="utf-8") as log:
-            lines = log.readlines()
-    except FileNotFoundError:
-        return counts
+    lines: List[str] = []
+    for part in (path + ".1", path):  # the week logrotate moved aside, then the current one
+        try:
+            with open(part, encoding="utf-8") as log:
+                lines.extend(log.readlines())
+        except FileNotFoundError:
+            continue
     for line in lines:
         try:
             record = json.loads(line)

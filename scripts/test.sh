@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make test`: everything, on a fresh Debian/Ubuntu machine, as root.
-# Stages: setup (venv, docker engine, images) → lint → pytest → run (`make run` on
+# Stages: setup (venv, browser engine, docker engine, images) → lint → pytest → run (`make run` on
 # this machine) → molecule (both distros) → lab (the fleet, planted and healed).
 # Every stage prints its wall time; any failure fails the run with its reason.
 set -uo pipefail
@@ -30,7 +30,7 @@ lint() {
   local rc=0
   yamllint --strict . || rc=1
   ansible-lint --profile production || rc=1
-  ruff check agent bench library roles/*/filter_plugins playbooks/action_plugins || rc=1
+  ruff check agent bench library roles/*/filter_plugins playbooks/action_plugins extensions || rc=1
   mypy || rc=1
   return $rc
 }
@@ -44,8 +44,20 @@ lab() {
   return $rc
 }
 
+# need COMMAND PACKAGE: install Debian's PACKAGE when COMMAND is missing.
+need() {
+  command -v "$1" >/dev/null && return 0
+  echo "setup: installing $2 (for $1)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q "$2" >/dev/null \
+    || { apt-get update -q >/dev/null && apt-get install -y -q "$2" >/dev/null; }
+}
+
+# The report's page is tested in a real browser engine (agent/tests/test_report.py);
+# ansible-rulebook (molecule/eda) runs its rules on a JVM, Java 17 or later.
 setup() {
-  scripts/venv.sh test && scripts/lab.sh images
+  scripts/venv.sh test && need chromium-headless-shell chromium-headless-shell \
+    && need java default-jre-headless && scripts/lab.sh images
 }
 
 # The engine we start is ours to stop; one that was already running is left alone.

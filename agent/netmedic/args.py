@@ -21,9 +21,11 @@ commands:
         print the host's facts document; exit 0 even when a collector fails
         (families: {", ".join(FAMILIES)}); --diagnose adds the findings
         (`diagnosis`), as the facts.d hook does
-  diagnose [--format table|json] [--facts FILE] [--config FILE]
+  diagnose [--format table|json|prometheus] [--facts FILE] [--config FILE]
+           [--output FILE]
         match the catalog against this host's facts (or a saved facts
-        document); exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
+        document); exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; --output
+        replaces FILE atomically (a node_exporter textfile)
   check ID [--subject S] [--facts FILE] [--config FILE] [--format text|json]
         exit 0 when finding ID is absent, 1 when present, 3 unknown id
   probe-bind tcp|udp PORT [--addr A] [--format text|json]

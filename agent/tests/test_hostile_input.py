@@ -214,7 +214,7 @@ CONFIG_TEXT = st.one_of(
 WORDS = st.sampled_from(
     ["tcp", "udp", "sctp", "0", "1", "65535", "65536", "-1", "80x", "127.0.0.1", "::1",
      "0.0.0.0", "::", "fe80::1%lo", "fe80::1%nosuchif", "::ffff:127.0.0.1", "localhost",
-     "--addr", "--format", "json", "text", "--bogus", "--addr=", ""]
+     "--addr", "--format", "json", "text", "prometheus", "--bogus", "--addr=", ""]
 ) | st.text(max_size=10)  # fmt: skip
 
 

@@ -206,7 +206,9 @@ def test_only_limits_what_is_applied_and_reports_the_rest() -> None:
         ({"allow_destructive": "id"}, "netmedic_policy.allow_destructive must be a list"),
         ({"auto": [""]}, "netmedic_policy.auto must be a list of non-empty strings"),
         ({"max_fixes": 0}, "netmedic_policy.max_fixes must be a whole number >= 1"),
-        ({"window_hours": True}, "netmedic_policy.window_hours must be a whole number >= 1"),
+        ({"window_hours": True}, "netmedic_policy.window_hours must be a whole number from 1"),
+        # Longer than the week of audit log the loop breaker can read after a rotation.
+        ({"window_hours": 169}, "window_hours must be a whole number from 1 to 168, got 169"),
         ({"max_fix": 2}, "netmedic_policy.max_fix: unknown key"),
     ],
 )
@@ -222,6 +224,21 @@ def test_policy_defaults_fill_missing_keys_and_whole_number_strings_pass() -> No
     assert problems == []
     assert checked == {"auto": [], "allow_destructive": [], "max_fixes": 2, "window_hours": 24}
     assert plan.check_policy(None) == (plan.POLICY_DEFAULTS, [])
+
+
+def test_loop_breaker_reads_the_week_logrotate_moved_aside(tmp_path: Path) -> None:
+    log = tmp_path / "actions.jsonl"
+    (tmp_path / "actions.jsonl.1").write_text(
+        "".join(audit_line("unit-started-before-dns", hours) + "\n" for hours in (30, 200))
+    )
+    log.write_text(audit_line("unit-started-before-dns", 1) + "\n")
+    assert plan.recent_fixes(str(log), 168, NOW) == {
+        ("unit-started-before-dns", "multipassd.service"): 2
+    }
+    log.unlink()  # rotated and nothing appended since
+    assert plan.recent_fixes(str(log), 168, NOW) == {
+        ("unit-started-before-dns", "multipassd.service"): 1
+    }
 
 
 def test_a_refused_fix_is_no_attempt(tmp_path: Path) -> None:
