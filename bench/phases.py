@@ -7,7 +7,7 @@ wall time), median of ``--runs``, with the cyclic garbage collector off as in
 ``netmedic.cli.run``:
 
 - ``dump``: the sock_diag dump (``netlink.bound_sockets``);
-- ``scan``: the ``/proc/*/fd`` pass (``owners.scan_socket_holders``);
+- ``scan``: the ``/proc/*/fd`` pass (``fdtables.scan_socket_holders``);
 - ``identities``: one owner identity per holding pid, as the ports family reads it;
 - ``join``: ``collectors.ports.join_owners``, i.e. scan + identities + assembly;
 - ``json``: the compact encoding of the document (``output.compact_json``).
@@ -51,6 +51,11 @@ def phases(runs: int) -> Dict[str, float]:
     from netmedic.collectors import ports  # noqa: PLC0415
     from netmedic.context import Context  # noqa: PLC0415
 
+    try:
+        from netmedic.fdtables import scan_socket_holders  # noqa: PLC0415
+    except ImportError:  # an agent from before fdtables.py: the scan was owners'
+        scan_socket_holders = owners.scan_socket_holders  # type: ignore[attr-defined]
+
     def fresh_caches() -> None:
         # What an earlier run cached (users, units): a new process starts without them.
         owners._USERS.clear()
@@ -58,7 +63,7 @@ def phases(runs: int) -> Dict[str, float]:
 
     ctx = Context(only=["ports"])
     found = netlink.bound_sockets()
-    scan = owners.scan_socket_holders(ctx, [s.inode for s in found])
+    scan = scan_socket_holders(ctx, [s.inode for s in found])
     pids = sorted({holders[0][0] for holders in scan.holders.values()})
 
     def identities() -> None:
@@ -74,7 +79,7 @@ def phases(runs: int) -> Dict[str, float]:
     doc = {"ports": {"source": "netlink", "sockets": join()}}
     return {
         "dump": cpu_ms(netlink.bound_sockets, runs),
-        "scan": cpu_ms(lambda: owners.scan_socket_holders(ctx, [s.inode for s in found]), runs),
+        "scan": cpu_ms(lambda: scan_socket_holders(ctx, [s.inode for s in found]), runs),
         "identities": cpu_ms(identities, runs),
         "join": cpu_ms(join, runs),
         "json": cpu_ms(lambda: output.compact_json(doc), runs),

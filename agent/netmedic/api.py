@@ -42,6 +42,10 @@ class ConfigUnreadable(ValueError):
     """The config file the caller named cannot be read; the message names it."""
 
 
+class FactsUnusable(ValueError):
+    """A saved facts document cannot be diagnosed; the message names the file and what in it."""
+
+
 class _Record:
     """A value class: equal when its fields are (not a dataclass: see the module docstring)."""
 
@@ -111,18 +115,45 @@ class CheckResult(_Record):
 
 def collect(ctx: Context) -> Facts:
     """The facts document of the families in ``ctx.only`` (all when None)."""
-    config, error = load_config(ctx, families=select_families(ctx.only))
-    return _gather(ctx.replace(config=config), error)
+    config, errors = load_config(ctx, families=select_families(ctx.only))
+    return _gather(ctx.replace(config=config), errors)
 
 
 def installed_config(ctx: Context) -> Tuple[Dict[str, Any], Optional[str]]:
     """``(config, error)`` of ``<etc_root>/netmedic/config.yml``, whatever ``ctx.config`` is.
 
     ``({}, None)`` when the file is absent; ``({}, "/etc/netmedic/config.yml: ...")``
-    when it cannot be used.
+    when it cannot be used. Nothing is left out: the file is compared, not used.
     """
-    config, error = load_config(ctx.replace(config={}))
-    return config, None if error is None else error["message"]
+    from netmedic import config  # noqa: PLC0415 - yaml only when a config is read
+
+    raw, error = config.read_host_config(ctx.etc_root)
+    return raw, None if error is None else str(error)
+
+
+def load_facts(path: str) -> Facts:
+    """The facts document saved in ``path`` (``diagnose --facts``), checked before any match.
+
+    Read bounded (:data:`netmedic.inputs.MAX_FACTS_BYTES`), parsed as strict JSON
+    (no NaN, nesting limited) and validated against ``schema/facts.schema.json``:
+    ``{..., "ports": "oops"}`` → FactsUnusable("FILE: not a facts document: ports:
+    must be a null or object ...").
+    """
+    from netmedic import inputs  # noqa: PLC0415 - json and the schema: only here
+    from netmedic.validate import schema_validator  # noqa: PLC0415
+
+    try:
+        document = inputs.parse_json(inputs.read_limited(path, inputs.MAX_FACTS_BYTES))
+    except OSError as exc:
+        raise FactsUnusable(f"{path}: cannot read: {exc}") from exc
+    except inputs.InputError as exc:
+        raise FactsUnusable(f"{path}: {exc}") from exc
+    issues = schema_validator("facts").validate(document)
+    if issues:
+        more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
+        raise FactsUnusable(f"{path}: not a facts document: {issues[0]}{more}")
+    checked: Facts = document
+    return checked
 
 
 def diagnose_host(
@@ -139,13 +170,12 @@ def diagnose_host(
     from netmedic.catalog import load_catalog  # noqa: PLC0415 - yaml and the catalog: only here
     from netmedic.diagnose import diagnose  # noqa: PLC0415
 
-    config, error = load_config(ctx, config_path)
+    config, errors = load_config(ctx, config_path)
     if facts is None:
-        document = _gather(ctx.replace(config=config), error)
+        document = _gather(ctx.replace(config=config), errors)
     else:
         document = dict(facts)
-        if error is not None:
-            document["errors"] = [*(document.get("errors") or []), error]
+        document["errors"] = [*(document.get("errors") or []), *errors]
     diagnosis = diagnose(document, load_catalog(ctx.etc_root), config, only=only)
     return HostDiagnosis(facts=document, diagnosis=diagnosis, config=config)
 
@@ -185,39 +215,37 @@ def probe_bind(ctx: Context, proto: str, port: int, address: str = "0.0.0.0") ->
 
 def load_config(
     ctx: Context, path: str = "", families: Iterable[str] = FAMILIES
-) -> Tuple[Dict[str, Any], Optional[ErrorEntry]]:
-    """The config and, when a file could not be used, its ``errors`` entry.
+) -> Tuple[Dict[str, Any], List[ErrorEntry]]:
+    """The config and the ``errors`` entries of what in it could not be used.
 
     ``path`` when given, else ``ctx.config`` when not empty, else the host's
     file when one of ``families`` reads it (else ``{}``, and yaml stays unimported).
-    A malformed file gives ``({}, {"family": "config", ...})``; an unreadable
-    ``path`` raises :class:`ConfigUnreadable`.
+    Each is checked the same way (:func:`netmedic.config.checked`): a file that
+    cannot be used gives ``({}, [{"family": "config", "type": "ConfigError", ...}])``,
+    a value that breaks the schema one ``ConfigInvalid`` entry and is left out.
+    An unreadable ``path`` raises :class:`ConfigUnreadable`.
     """
-    if not path:
-        if ctx.config:
-            return dict(ctx.config), None
-        if CONFIG_FAMILIES.isdisjoint(families):
-            return {}, None
-    from pathlib import Path  # noqa: PLC0415 - with the config: not on the ports path
-
+    if not path and not ctx.config and CONFIG_FAMILIES.isdisjoint(families):
+        return {}, []
     from netmedic import config  # noqa: PLC0415 - yaml only when a config is read
 
-    if not path:
-        loaded, problem = config.load_config(ctx.etc_root)
-        return loaded, None if problem is None else error_entry("config", problem)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigUnreadable(f"{path}: cannot read: {exc}") from exc
-    try:
-        return config.parse_config(text), None
-    except config.ConfigError as exc:
-        return {}, error_entry("config", config.ConfigError(f"{path}: {exc}"))
+    if path:
+        try:
+            raw = config.read_config(path, path)
+        except OSError as exc:
+            raise ConfigUnreadable(f"{path}: cannot read: {exc}") from exc
+        except config.ConfigError as exc:
+            return {}, [error_entry("config", exc)]
+        loaded, problems = config.checked(raw, path)
+    elif ctx.config:
+        loaded, problems = config.checked(ctx.config, "config")
+    else:
+        loaded, problems = config.load_config(ctx.etc_root)
+    return loaded, [error_entry("config", problem) for problem in problems]
 
 
-def _gather(ctx: Context, config_error: Optional[ErrorEntry]) -> Facts:
-    """:func:`netmedic.facts.gather`, with the config's error first among ``errors``."""
+def _gather(ctx: Context, config_errors: List[ErrorEntry]) -> Facts:
+    """:func:`netmedic.facts.gather`, with the config's errors first among ``errors``."""
     document = gather(ctx)
-    if config_error is not None:
-        document["errors"].insert(0, config_error)
+    document["errors"][:0] = config_errors
     return document

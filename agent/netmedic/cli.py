@@ -14,6 +14,7 @@ process that ends with it; the console script and ``python -m netmedic`` call
 
 from __future__ import annotations
 
+import posix  # os's C half: the ports path does not import os (see context.py)
 import sys
 
 from netmedic.args import USAGE, UsageError, choice, parse_args
@@ -21,7 +22,7 @@ from netmedic.args import USAGE, UsageError, choice, parse_args
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
 
 if TYPE_CHECKING:
-    from typing import Callable, Dict, List, NoReturn, Optional, Sequence, TextIO, Tuple
+    from typing import Callable, Dict, Iterable, List, NoReturn, Optional, Sequence, TextIO, Tuple
 
     Command = Callable[[Sequence[str], TextIO], int]
 
@@ -84,10 +85,49 @@ def _split(argv: Sequence[str]) -> Tuple[Optional[Command], Sequence[str]]:
     return command, argv[1:]
 
 
+class _Output:
+    """Standard output as commands write to it: a reader that went away (``netmedic facts |
+    head -c 10``) ends the output quietly. What follows goes nowhere (``/dev/null`` takes
+    the stream's descriptor, so the interpreter's last flush succeeds too) and the
+    command's exit code stands: 0 for ``facts``, the status for the others."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                self._stream.write(text)
+            except BrokenPipeError:
+                self._discard()
+        return len(text)
+
+    def writelines(self, pieces: Iterable[str]) -> None:
+        for piece in pieces:
+            self.write(piece)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._discard()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def _discard(self) -> None:
+        self.gone = True
+        null = posix.open("/dev/null", posix.O_WRONLY)
+        posix.dup2(null, self._stream.fileno())
+        posix.close(null)
+
+
 def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None) -> int:
     """Entry point of the ``netmedic`` console script and ``python -m netmedic``."""
     args = list(sys.argv[1:] if argv is None else argv)
-    stream = sys.stdout if out is None else out
+    stream = _Output(sys.stdout) if out is None else out
     try:
         if any(arg in ("-h", "--help") for arg in args[1:]):
             stream.write(USAGE)
@@ -96,7 +136,9 @@ def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None) -> 
         if command is None:
             stream.write(USAGE)
             return EXIT_OK if args else EXIT_USAGE
-        return command(rest, stream)
+        code = command(rest, stream)  # type: ignore[arg-type]  # _Output writes as a TextIO
+        stream.flush()
+        return code
     except UsageError as exc:
         sys.stderr.write(f"netmedic: {exc}\n\n{USAGE}")
         return EXIT_USAGE

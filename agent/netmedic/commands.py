@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, TextIO
 
 from netmedic import api, metrics, probe
@@ -33,22 +32,20 @@ def _usage_error(command: str, exc: Exception) -> int:
     return UNKNOWN
 
 
-def _read_facts(path: str) -> Optional[Dict[str, Any]]:
-    """``--facts FILE``: a saved facts document, None without the option.
+def _unusable(command: str, exc: Exception) -> int:
+    """An input named on the command line cannot be used: its message, exit 3 (UNKNOWN)."""
+    sys.stderr.write(f"netmedic {command}: {exc}\n")
+    return UNKNOWN
 
-    Unreadable or not a JSON object → UsageError naming the file.
-    """
+
+def _read_facts(path: str) -> Optional[Dict[str, Any]]:
+    """``--facts FILE``: a saved facts document (:func:`netmedic.api.load_facts`), None without."""
     if not path:
         return None
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--facts {path}: cannot read: {exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"--facts {path}: not JSON: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise UsageError(f"--facts {path}: expected a facts document (a JSON object)")
-    return doc
+        return api.load_facts(path)
+    except api.FactsUnusable as exc:
+        raise api.FactsUnusable(f"--facts {exc}") from exc
 
 
 def cmd_diagnose(args: Sequence[str], out: TextIO, ctx: Optional[Context] = None) -> int:
@@ -67,6 +64,8 @@ def cmd_diagnose(args: Sequence[str], out: TextIO, ctx: Optional[Context] = None
         )
     except api.ConfigUnreadable as exc:
         return _usage_error("diagnose", UsageError(f"--config {exc}"))
+    except api.FactsUnusable as exc:
+        return _unusable("diagnose", exc)
     except UsageError as exc:
         return _usage_error("diagnose", exc)
     facts, result = host.facts, host.diagnosis
@@ -114,7 +113,8 @@ def summary_line(result: Diagnosis, facts: Mapping[str, Any]) -> str:
 
 
 def render_table(result: Diagnosis, facts: Mapping[str, Any]) -> str:
-    """Summary line, one row per finding with its evidence and fix below it."""
+    """Summary line, one row per finding with its evidence and fix below it, then what
+    was not evaluated and what of the config or catalog could not be used."""
     lines = [summary_line(result, facts)]
     if result.findings:
         id_width = max(len(f.id) for f in result.findings)
@@ -131,6 +131,9 @@ def render_table(result: Diagnosis, facts: Mapping[str, Any]) -> str:
             lines.append(f"{'':<9}   fix: role {finding.role}{destructive}")
     for skipped in result.skipped:
         lines.append(f"not evaluated: {skipped['id']}: {skipped['reason']}")
+    lines.extend(
+        f"config: {e['message']}" for e in facts.get("errors") or () if e.get("family") == "config"
+    )
     for error in result.catalog_errors:
         lines.append(f"catalog file rejected: {error}")
     return "\n".join(lines) + "\n"
@@ -152,6 +155,8 @@ def cmd_check(args: Sequence[str], out: TextIO, ctx: Optional[Context] = None) -
         )
     except api.ConfigUnreadable as exc:
         return _usage_error("check", UsageError(f"--config {exc}"))
+    except api.FactsUnusable as exc:
+        return _unusable("check", exc)
     except UsageError as exc:
         return _usage_error("check", exc)
     if output_format == "json":

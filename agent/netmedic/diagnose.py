@@ -14,10 +14,12 @@ rejected, else 0 OK. ``info`` findings never raise the status.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set
 
 from netmedic.catalog import Catalog, Entry
+from netmedic.catalog.index import JoinIndex
 from netmedic.catalog.matcher import bindings, evaluate
 from netmedic.catalog.template import render, render_value
 
@@ -92,10 +94,11 @@ def scope_for(facts: Mapping[str, Any], config: Mapping[str, Any]) -> Dict[str, 
 
 def _missing_family(entry: Entry, facts: Mapping[str, Any]) -> Optional[str]:
     """Why ``entry`` cannot be evaluated on these facts, or None when it can."""
+    # A config value left out for breaking the schema (ConfigInvalid) leaves the rest usable.
     errors = {
         e.get("family"): e.get("message", "")
         for e in facts.get("errors") or ()
-        if isinstance(e, dict)
+        if isinstance(e, dict) and e.get("type") != "ConfigInvalid"
     }
     for family in entry.requires:
         if family == "config":
@@ -108,53 +111,83 @@ def _missing_family(entry: Entry, facts: Mapping[str, Any]) -> Optional[str]:
     return None
 
 
-def run_entry(entry: Entry, scope: Mapping[str, Any]) -> List[Finding]:
-    """All findings of one entry, merged by subject, in the order first seen."""
+def run_entry(
+    entry: Entry, scope: Mapping[str, Any], index: Optional[JoinIndex] = None
+) -> List[Finding]:
+    """All findings of one entry, merged by subject, in the order first seen.
+
+    ``index`` (one per diagnosis) finds the loops' items by lookup: see
+    :mod:`netmedic.catalog.index`.
+    """
     params = dict(entry.params)
-    by_subject: Dict[str, Finding] = {}
+    by_subject: Dict[str, _Merged] = {}
     base = dict(scope)
     base["params"] = params
-    for bound in bindings(entry.loops, base, params):
-        if entry.when is not None and not evaluate(entry.when, bound, params):
+    for bound in bindings(entry.loops, base, params, index):
+        if entry.when is not None and not evaluate(entry.when, bound, params, index):
             continue
         subject = render(entry.subject, bound)
         evidence = [
             render(item.text, bound)
             for item in entry.evidence
-            if item.when is None or evaluate(item.when, bound, params)
+            if item.when is None or evaluate(item.when, bound, params, index)
         ]
         role_vars = render_value(dict(entry.role_vars), bound)
         found = by_subject.get(subject)
         if found is None:
-            by_subject[subject] = Finding(
-                id=entry.id,
-                title=entry.title,
-                severity=entry.severity,
-                subject=subject,
-                evidence=evidence,
-                role=entry.role,
-                role_vars=role_vars,
-                destructive=entry.destructive,
+            by_subject[subject] = _Merged(
+                Finding(
+                    id=entry.id,
+                    title=entry.title,
+                    severity=entry.severity,
+                    subject=subject,
+                    evidence=[],
+                    role=entry.role,
+                    role_vars={},
+                    destructive=entry.destructive,
+                )
             )
-        else:
-            found.evidence.extend(line for line in evidence if line not in found.evidence)
-            found.role_vars = merge_vars(found.role_vars, role_vars)
-    return list(by_subject.values())
+            found = by_subject[subject]
+        found.add(evidence, role_vars)
+    return [merged.finding for merged in by_subject.values()]
 
 
-def merge_vars(first: Dict[str, Any], second: Mapping[str, Any]) -> Dict[str, Any]:
-    """Union of two findings' role vars: lists append new items, the rest keep the first.
+class _Merged:
+    """One subject's finding as its bindings add to it, in time linear in the bindings.
 
-    ``({"t": [{"pid": 1}]}, {"t": [{"pid": 2}]})`` → ``{"t": [{"pid": 1}, {"pid": 2}]}``.
+    Each evidence line once; role vars: a list gains the items it lacks
+    (``{"t": [{"pid": 1}]}`` + ``{"t": [{"pid": 2}]}`` → ``{"t": [{"pid": 1}, {"pid": 2}]}``),
+    any other var keeps its first value.
     """
-    merged = dict(first)
-    for key, value in second.items():
-        current = merged.get(key)
-        if isinstance(current, list) and isinstance(value, list):
-            merged[key] = current + [item for item in value if item not in current]
-        elif key not in merged:
-            merged[key] = value
-    return merged
+
+    def __init__(self, finding: Finding) -> None:
+        self.finding = finding
+        self._lines: Set[str] = set()
+        self._items: Dict[str, Set[str]] = {}  # list var → its items' canonical JSON
+
+    def add(self, evidence: List[str], role_vars: Mapping[str, Any]) -> None:
+        for line in evidence:
+            if line not in self._lines:
+                self._lines.add(line)
+                self.finding.evidence.append(line)
+        merged = self.finding.role_vars
+        for key, value in role_vars.items():
+            if key not in merged:
+                merged[key] = [] if isinstance(value, list) else value
+                self._items[key] = set()
+            current = merged[key]
+            if isinstance(current, list) and isinstance(value, list):
+                seen = self._items[key]
+                for item in value:
+                    text = _canonical(item)
+                    if text not in seen:
+                        seen.add(text)
+                        current.append(item)
+
+
+def _canonical(value: Any) -> str:
+    """Equal JSON values, equal text: ``{"b": 1, "a": 2}`` → ``'{"a": 2, "b": 1}'``."""
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def diagnose(
@@ -174,12 +207,13 @@ def diagnose(
         entries = catalog.active()
     else:
         entries = [entry for entry in catalog.entries.values() if entry.id in only]
+    index = JoinIndex()  # the facts do not change while the entries run
     for entry in entries:
         result.evaluated.append(entry.id)
         missing = _missing_family(entry, facts)
         if missing is not None:
             result.skipped.append({"id": entry.id, "reason": missing})
             continue
-        result.findings.extend(run_entry(entry, scope))
+        result.findings.extend(run_entry(entry, scope, index))
     result.findings.sort(key=lambda f: SEVERITY_ORDER.get(f.severity, 9))
     return result

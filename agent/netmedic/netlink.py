@@ -42,7 +42,7 @@ except ImportError:  # pragma: no cover - an interpreter without it
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
 
 if TYPE_CHECKING:
-    from typing import Dict, Iterable, List, Tuple
+    from typing import Dict, Iterable, List, Optional, Tuple
 
 # <linux/netlink.h>, <linux/sock_diag.h>, <linux/inet_diag.h>
 NETLINK_SOCK_DIAG = 4
@@ -55,21 +55,10 @@ NLM_F_DUMP_INTR = 0x10
 NLM_F_DUMP = 0x300  # NLM_F_ROOT | NLM_F_MATCH
 
 # TCP states as the kernel numbers them (<net/tcp_states.h>).
-TCP_STATES: Dict[int, str] = {
-    1: "ESTABLISHED",
-    2: "SYN_SENT",
-    3: "SYN_RECV",
-    4: "FIN_WAIT1",
-    5: "FIN_WAIT2",
-    6: "TIME_WAIT",
-    7: "CLOSE",
-    8: "CLOSE_WAIT",
-    9: "LAST_ACK",
-    10: "LISTEN",
-    11: "CLOSING",
-    12: "NEW_SYN_RECV",
-    13: "BOUND_INACTIVE",
-}
+TCP_STATES: Dict[int, str] = dict(enumerate((
+    "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE",
+    "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING", "NEW_SYN_RECV", "BOUND_INACTIVE",
+), start=1))  # fmt: skip
 TCP_ESTABLISHED = 1
 TCP_TIME_WAIT = 6
 TCP_CLOSE = 7
@@ -86,6 +75,10 @@ INET_DIAG_REQ_V2 = struct.Struct("=BBBxI48x")
 # Ports are big-endian inside an otherwise host-order struct, so they come out as bytes.
 INET_DIAG_MSG = struct.Struct("=BB2x2s2x16s40xII")  # 72 bytes: sizeof(struct inet_diag_msg)
 _HEADER = NLMSGHDR.size
+NLATTR = struct.Struct("=HH")  # nla_len, nla_type
+INET_DIAG_SKV6ONLY = 11
+_SHUTDOWN_SIZE = 8  # INET_DIAG_SHUTDOWN, the first attribute: header and one byte, aligned
+_V6ONLY_HEAD = NLATTR.pack(5, INET_DIAG_SKV6ONLY)  # the SKV6ONLY attribute's header
 _RECV_BUFFER = 1 << 16  # the kernel fills dump replies up to ~32 KiB per recv
 
 PROTOCOLS = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP}
@@ -115,17 +108,19 @@ class DiagSocket:
     """One socket as inet_diag reports it.
 
     ``DiagSocket("udp", "ipv4", "0.0.0.0", 1900, 81234, 0, "CLOSE")`` is
-    ``0.0.0.0:1900/udp`` held through socket inode 81234 created by uid 0.
-    A value: equal and hashed by its fields, never changed after parsing
-    (a ``__slots__`` class rather than a namedtuple: the ports path does not
-    import ``collections``).
+    ``0.0.0.0:1900/udp`` held through socket inode 81234 created by uid 0; ``ifindex``
+    its device (SO_BINDTODEVICE, a link-local scope; 0: none), ``v6only`` IPV6_V6ONLY
+    (None: IPv4). A value, never changed after parsing (``__slots__``, not a
+    namedtuple: the ports path does not import ``collections``).
     """
 
-    __slots__ = ("address", "family", "inode", "port", "proto", "state", "uid")
+    __slots__ = ("address", "family", "ifindex", "inode", "port", "proto", "state", "uid",
+                 "v6only")  # fmt: skip
 
     def __init__(  # noqa: PLR0917 - positional, like the namedtuple it replaces
-        self, proto: str, family: str, address: str, port: int, inode: int, uid: int, state: str
-    ) -> None:
+        self, proto: str, family: str, address: str, port: int, inode: int, uid: int, state: str,
+        ifindex: int = 0, v6only: Optional[bool] = None,
+    ) -> None:  # fmt: skip
         self.proto = proto
         self.family = family
         self.address = address
@@ -133,9 +128,12 @@ class DiagSocket:
         self.inode = inode
         self.uid = uid
         self.state = state
+        self.ifindex = ifindex
+        self.v6only = v6only
 
-    def _fields(self) -> Tuple[str, str, str, int, int, int, str]:
-        return (self.proto, self.family, self.address, self.port, self.inode, self.uid, self.state)
+    def _fields(self) -> Tuple[str, str, str, int, int, int, str, int, Optional[bool]]:
+        return (self.proto, self.family, self.address, self.port, self.inode, self.uid,
+                self.state, self.ifindex, self.v6only)  # fmt: skip
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, DiagSocket):
@@ -255,11 +253,46 @@ def _parse_run(proto: str, data: bytes, start: int, stride: int, count: int) -> 
     ports = [(high << 8) | low for high, low in zip(field(4), field(5))]
     words = memoryview(data)[first : last + INET_DIAG_MSG.size].cast("I")  # host-order u32s
     uids, inodes = words[16 :: stride // 4].tolist(), words[17 :: stride // 4].tolist()
+    ifindexes = words[10 :: stride // 4].tolist()  # idiag_if: the kernel's sk_bound_dev_if
     states = [TCP_STATES.get(state) or str(state) for state in field(1)]
+    v6only: List[Optional[bool]] = [None] * count  # a dump's run is of one family
+    if socket.AF_INET6 in families:
+        flags = _v6only(data, first, stride, count)
+        v6only = [flag if fam == socket.AF_INET6 else None for fam, flag in zip(families, flags)]
     return list(map(
         DiagSocket, [proto] * count, map(_FAMILY_NAMES.__getitem__, families), addresses,
-        ports, inodes, uids, states,
+        ports, inodes, uids, states, ifindexes, v6only,
     ))  # fmt: skip
+
+
+def _v6only(data: bytes, first: int, stride: int, count: int) -> List[Optional[bool]]:
+    """INET_DIAG_SKV6ONLY of ``count`` IPv6 messages (``first``: the first's inet_diag_msg).
+
+    The kernel writes it for listening and unconnected sockets, after
+    INET_DIAG_SHUTDOWN (8 aligned bytes); where a run has it there in every
+    message its values are one strided slice, else each message's attributes are walked.
+    """
+    if stride < _HEADER + INET_DIAG_MSG.size + 5:  # no attribute at all (a TIME_WAIT socket)
+        return [None] * count
+    at = first + INET_DIAG_MSG.size + _SHUTDOWN_SIZE
+    heads = [data[at + k:at + k + (count - 1) * stride + 1:stride] for k in range(5)]
+    expected = [bytes([byte]) * count for byte in _V6ONLY_HEAD]
+    if stride >= at - first + _HEADER + 5 and heads[:4] == expected:
+        return [bool(value) for value in heads[4]]  # byte 4: the flag, after the header
+    return [_attribute(data, first + k * stride, stride - _HEADER) for k in range(count)]
+
+
+def _attribute(data: bytes, message: int, size: int) -> Optional[bool]:
+    """The INET_DIAG_SKV6ONLY flag among one message's attributes, None when absent."""
+    at, end = message + INET_DIAG_MSG.size, message + size
+    while at + 4 <= end:
+        length, kind = NLATTR.unpack_from(data, at)
+        if length < 4:
+            return None
+        if kind == INET_DIAG_SKV6ONLY and length >= 5:
+            return bool(data[at + 4])
+        at += (length + 3) & ~3  # NLA_ALIGN
+    return None
 
 
 def _decode_address(fam: int, src: bytes) -> str:

@@ -116,6 +116,11 @@ def _pieces(value: object, path: Tuple[str, ...], encode: Encode, quote: Quote) 
 # The end of a socket's text when it has no owner_reason, no other pids and no sharing read.
 _PLAIN_END = ',"owner_reason":null,"other_pids":[],"sharing":{"reuse_addr":null,"reuse_port":null}}'
 _UNREAD = [("reuse_addr", None), ("reuse_port", None)]  # a sharing's items when not read
+# A socket bound to no device, by its v6only (None for IPv4): most sockets.
+_UNBOUND = {
+    value: f'"device":null,"scope_id":null,"v6only":{text}'
+    for value, text in ((None, "null"), (False, "false"), (True, "true"))
+}
 
 
 def sockets_json(
@@ -124,9 +129,9 @@ def sockets_json(
     """``encode(sockets)`` as pieces, each owner's text made once rather than once per socket.
 
     ``encode`` is a compact JSON encoder and ``quote`` its string encoder. An
-    entry's text is a head (proto, family, address, port, inode, uid) and a
-    tail (netns, owner, and the usual null reason, empty other pids and unread
-    sharing) that all sockets of one owner share; the head's first three
+    entry's text is a head (proto, family, address, port, device, scope_id, v6only,
+    inode, uid) and a tail (netns, owner, and the usual null reason, empty other
+    pids and unread sharing) that all sockets of one owner share; the head's first three
     fields are shared by every socket on one address. So the tail is made once
     per owner, the start of the head once per address, and a socket is one
     f-string. Entries as the ports collector writes them take that way; anything
@@ -149,9 +154,8 @@ def sockets_json(
         if type(entry) is not dict or tuple(entry) != SOCKET_FIELDS:
             out.append(encode(entry))
             continue
-        proto, family, address, port, inode, uid, netns, owner, reason, other_pids, sharing = (
-            entry.values()
-        )
+        (proto, family, address, port, device, scope_id, v6only, inode, uid, netns, owner, reason,
+         other_pids, sharing) = entry.values()  # fmt: skip
         if type(proto) is not str or type(family) is not str or type(address) is not str:
             out.append(encode(entry))
             continue
@@ -174,8 +178,15 @@ def sockets_json(
                 f'"owner_reason":{encode(reason)},"other_pids":{encode(other_pids)},'
                 f'"sharing":{encode(sharing)}}}'
             )
+        if device is None and scope_id is None and (v6only is None or isinstance(v6only, bool)):
+            bound = _UNBOUND[v6only]
+        else:
+            bound = (
+                f'"device":{encode(device)},"scope_id":{encode(scope_id)},'
+                f'"v6only":{encode(v6only)}'
+            )
         out.append(
-            f'{start},"port":{port},"inode":{"null" if inode is None else inode},'
+            f'{start},"port":{port},{bound},"inode":{"null" if inode is None else inode},'
             f'"uid":{"null" if uid is None else uid},"netns":{tail}'
         )
     yield ",".join(out)
@@ -219,4 +230,3 @@ def _plain_dumper() -> Type[SafeDumper]:
             return True
 
     return PlainDumper
-

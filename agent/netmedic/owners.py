@@ -1,15 +1,15 @@
-"""Who holds a socket, and who a process is, read from ``/proc`` (``ctx.proc_root``).
+"""Who a process is, read from ``/proc`` (``ctx.proc_root``): the owner of a socket.
 
 Two entry points other collectors share (one way to compute each fact):
 
-- :func:`scan_socket_holders`: ONE pass over ``/proc/*/fd`` that maps socket
-  inodes to the ``(pid, fd)`` pairs holding them, the join ``ss -p`` does.
 - :func:`process_identity`: pid, ppid, name, exe, cmdline, user, unit,
-  container, netns and start time of one process.
+  container, netns and start time of one process;
+- :func:`owner_identity`: the fields of it a socket's ``owner`` has.
 
+Which process holds a socket is :mod:`netmedic.fdtables`' pass over the fd tables.
 Races and permissions follow psutil's rules: a process that exits while we read
 it is skipped (the expected race), a file we may not read becomes ``None`` with
-the field named in ``denied``. All OS errors are translated by :func:`_failure`.
+the field named in ``denied``. All OS errors are translated by :func:`failure`.
 The files' text is parsed by :mod:`netmedic.procfs`.
 """
 
@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import posix  # os's C half: the ports path does not import os (see context.py)
 
-from netmedic.procfs import parse_cmdline, parse_comm, parse_stat, unit_of_cgroup
+from netmedic.procfs import parse_cmdline, parse_comm, parse_stat, proc_text, unit_of_cgroup
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
 
 if TYPE_CHECKING:  # annotations only: the ports path does not import typing
-    from typing import Collection, Dict, List, Optional, Tuple, TypedDict
+    from typing import Dict, List, Optional, Tuple, TypedDict
 
     from .context import Context
 
@@ -63,27 +63,13 @@ GONE = "gone"  # ENOENT/ESRCH: the process (or this file of it) does not exist
 DENIED = "denied"  # EACCES/EPERM: exists, we may not read it
 FAILED = "failed"  # any other OSError (EINVAL, EIO, ...): unreadable for another reason
 
-_DIR_FLAGS = posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC
+DIR_FLAGS = posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC
 _FILE_FLAGS = posix.O_RDONLY | posix.O_CLOEXEC
 _READ_CHUNK = 1 << 16
 _CLOCK_TICKS = posix.sysconf("SC_CLK_TCK") if hasattr(posix, "sysconf") else 100
 
 
-class SocketHolders:
-    """Result of one ``/proc/*/fd`` pass.
-
-    ``holders[81234] == [(812, 5), (813, 5)]``: socket inode 81234 is fd 5 of
-    pids 812 and 813 (sorted). ``denied`` lists pids whose fd directory we may
-    not read: a socket nobody was seen holding may belong to one of them.
-    """
-
-    def __init__(self) -> None:
-        self.holders: Dict[int, List[Tuple[int, int]]] = {}
-        self.denied: List[int] = []
-        self.processes = 0
-
-
-def _failure(exc: OSError) -> str:
+def failure(exc: OSError) -> str:
     """The one place OS errors become outcomes: PermissionError → ``"denied"``.
 
     ``FileNotFoundError``/``ProcessLookupError`` → ``"gone"``; anything else
@@ -109,81 +95,6 @@ def _read_at(dir_fd: int, name: str) -> bytes:
     finally:
         posix.close(fd)
     return b"".join(chunks)
-
-
-def scan_socket_holders(ctx: Context, inodes: Collection[int]) -> SocketHolders:
-    """Map each socket inode in ``inodes`` to the (pid, fd) pairs holding it.
-
-    One pass over ``<proc_root>/*/fd``: every fd link is read (the only way to
-    know it is a socket) and looked up among the links the wanted inodes would
-    have (``b"socket:[81234]"``), so the links we do not want are never parsed.
-    Each fd directory is listed, then opened once and its links read relative
-    to it (``readlinkat``: no path walk per fd, no ``stat`` per entry).
-    Processes that vanish mid-scan are skipped; those whose fd directory or fd
-    links are denied are listed in ``denied``.
-    """
-    # Bytes throughout: paths and links as the kernel gives them, nothing to encode or decode.
-    wanted = {b"socket:[%d]" % inode: inode for inode in inodes}
-    result = SocketHolders()
-    proc = _fs_bytes(ctx.proc_dir)
-    try:
-        names = posix.listdir(proc)
-    except OSError:
-        return result
-    for name in names:
-        if not name.isdigit():
-            continue
-        pid = int(name)
-        fd_dir = b"%s/%s/fd" % (proc, name)
-        try:
-            fds = posix.listdir(fd_dir)
-        except OSError as exc:
-            if _failure(exc) == DENIED:
-                result.denied.append(pid)
-            continue
-        result.processes += 1
-        if fds:  # kernel threads have none: nothing to open
-            _scan_fds(fd_dir, fds, pid, wanted, result)
-    for pairs in result.holders.values():
-        pairs.sort()
-    result.denied.sort()
-    return result
-
-
-def _fs_bytes(path: str) -> bytes:
-    """``path`` as the kernel gets it (``os.fsencode`` on Linux, without importing os)."""
-    return path.encode("utf-8", "surrogateescape")
-
-
-def _scan_fds(
-    fd_dir: bytes, fds: List[bytes], pid: int, wanted: Dict[bytes, int], result: SocketHolders
-) -> None:
-    try:
-        dir_fd = posix.open(fd_dir, _DIR_FLAGS)
-    except OSError:
-        return  # the process exited since the listing
-    try:
-        _read_fd_links(dir_fd, fds, pid, wanted, result)
-    finally:
-        posix.close(dir_fd)
-
-
-def _read_fd_links(
-    dir_fd: int, fds: List[bytes], pid: int, wanted: Dict[bytes, int], result: SocketHolders
-) -> None:
-    for fd in fds:
-        try:
-            link = posix.readlink(fd, dir_fd=dir_fd)
-        except OSError as exc:
-            if _failure(exc) == DENIED:
-                # The kernel decides per process (ptrace access: root without
-                # CAP_SYS_PTRACE, another user namespace): no other fd would be readable.
-                result.denied.append(pid)
-                return
-            continue  # fd closed (or process gone) since the listing: the expected race
-        inode = wanted.get(link)
-        if inode is not None:
-            result.holders.setdefault(inode, []).append((pid, int(fd)))
 
 
 class _Users:
@@ -257,9 +168,9 @@ def process_identity(
     it out of the process's memory).
     """
     try:
-        dir_fd = posix.open(f"{ctx.proc_dir}/{pid}", _DIR_FLAGS)
+        dir_fd = posix.open(f"{ctx.proc_dir}/{pid}", DIR_FLAGS)
     except OSError as exc:
-        return None if _failure(exc) == GONE else _unreadable(pid)
+        return None if failure(exc) == GONE else _unreadable(pid)
     try:
         return _identity_at(ctx, pid, dir_fd, netns=netns, lineage=lineage, cmdline=cmdline)
     finally:
@@ -275,9 +186,9 @@ def owner_identity(ctx: Context, pid: int) -> Optional[OwnerIdentity]:
     we may not read is None.
     """
     try:
-        dir_fd = posix.open(f"{ctx.proc_dir}/{pid}", _DIR_FLAGS)
+        dir_fd = posix.open(f"{ctx.proc_dir}/{pid}", DIR_FLAGS)
     except OSError as exc:
-        if _failure(exc) == GONE:
+        if failure(exc) == GONE:
             return None
         fields: Optional[_Fields] = (None, None, None, None, None, None, None)
     else:
@@ -316,7 +227,7 @@ def _identity_at(
         try:
             name, ppid, start_time = _parse_lineage(_read_at(dir_fd, "stat"))
         except OSError as exc:
-            outcome = _failure(exc)
+            outcome = failure(exc)
             if outcome == GONE:
                 return None  # exited between the listing and now
             if outcome == DENIED:
@@ -351,7 +262,7 @@ def _fields_at(
         try:
             name = parse_comm(_read_at(dir_fd, "comm"))
         except OSError as exc:
-            outcome = _failure(exc)
+            outcome = failure(exc)
             if outcome == GONE:
                 return None  # exited between the listing and now
             if outcome == DENIED:
@@ -366,7 +277,7 @@ def _fields_at(
         uid, user = owner_uid, user_name(ctx, owner_uid)
     exe: Optional[str] = None
     try:
-        exe = posix.readlink("exe", dir_fd=dir_fd)
+        exe = proc_text(posix.readlink(b"exe", dir_fd=dir_fd))
     except OSError as exc:
         _deny_on_eacces(exc, denied, ("exe",))
     args: Optional[List[str]] = None
@@ -378,7 +289,7 @@ def _fields_at(
     unit: Optional[str] = None
     container_id: Optional[str] = None
     try:
-        cgroup = _read_at(dir_fd, "cgroup").decode("utf-8", "replace")
+        cgroup = proc_text(_read_at(dir_fd, "cgroup"))
         unit, container_id = unit_of_cgroup(cgroup)
     except OSError as exc:
         _deny_on_eacces(exc, denied, ("unit", "container_id"))
@@ -388,7 +299,7 @@ def _fields_at(
 def _parse_lineage(raw: bytes) -> Tuple[Optional[str], Optional[int], Optional[float]]:
     """(name, ppid, start_time) from the text of ``stat``; all None when it is malformed."""
     try:
-        name, ppid, ticks = parse_stat(raw.decode("utf-8", "replace"))
+        name, ppid, ticks = parse_stat(proc_text(raw))
     except (ValueError, IndexError):
         return None, None, None  # malformed stat (fixture or future kernel): null fields
     return name, ppid, round(ticks / _CLOCK_TICKS, 2)
@@ -396,5 +307,5 @@ def _parse_lineage(raw: bytes) -> Tuple[Optional[str], Optional[int], Optional[f
 
 def _deny_on_eacces(exc: OSError, denied: List[str], fields: Tuple[str, ...]) -> None:
     """A file we may not read names its fields in ``denied``; a missing one is just None."""
-    if _failure(exc) == DENIED:
+    if failure(exc) == DENIED:
         denied.extend(fields)

@@ -26,8 +26,9 @@ import errno
 import ipaddress
 import socket
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
+from netmedic import addresses
 from netmedic.context import Context
 
 FREE = "free"
@@ -41,7 +42,6 @@ NOT_EXHAUSTION_NOTE = (
     "the address is not local to this host's network namespace, or a fixed source "
     "port collides on the same 4-tuple"
 )
-_WILDCARDS = frozenset({"0.0.0.0", "::"})
 _PROTOCOLS = {"tcp": socket.SOCK_STREAM, "udp": socket.SOCK_DGRAM}
 
 
@@ -88,14 +88,40 @@ def parse_proto(text: str) -> str:
 
 
 def parse_address(text: str) -> str:
-    """A literal IPv4/IPv6 address: ``"::1"`` → ``"::1"``; ``"myhost"`` → ValueError.
+    """A literal IPv4/IPv6 address as the kernel prints it: ``"::1"`` → ``"::1"``,
+    ``"::FFFF:7f00:1"`` → ``"::ffff:127.0.0.1"``; a link-local one keeps its zone, an
+    interface name or index (``"fe80::1%lo"``). ``"myhost"`` → ValueError.
 
     Names are refused, not resolved: a probe must not cause a DNS lookup.
     """
+    plain, zone = addresses.split_scope(text)
     try:
-        return str(ipaddress.ip_address(text))
+        address = ipaddress.ip_address(plain)
     except ValueError as exc:
         raise ValueError(f"--addr must be an IP address, got {text!r}") from exc
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return f"::ffff:{address.ipv4_mapped}"
+    if zone is None:
+        return str(address)
+    if addresses.scope_of(str(address), 1) is None:
+        raise ValueError(f"--addr {text!r}: a zone applies to a link-local IPv6 address only")
+    _scope_id(zone, text)
+    return f"{address}%{zone}"
+
+
+def _scope_id(zone: str, text: str) -> int:
+    """The interface index a zone names: ``"lo"`` → ``1``, ``"1"`` → ``1``; ValueError if none."""
+    try:
+        return int(zone) if zone.isdigit() else socket.if_nametoindex(zone)
+    except OSError as exc:
+        raise ValueError(f"--addr {text!r}: no network interface {zone!r} here") from exc
+
+
+def _sockaddr(address: str, port: int) -> Tuple[Any, ...]:
+    """What ``bind`` takes: ``("fe80::1%lo", 80)`` → ``("fe80::1", 80, 0, 1)`` (a scoped
+    address needs its scope id passed apart: a zone in the text is EINVAL)."""
+    plain, zone = addresses.split_scope(address)
+    return (plain, port) if zone is None else (plain, port, 0, _scope_id(zone, address))
 
 
 def _family(address: str) -> int:
@@ -109,6 +135,7 @@ def try_bind(
 
     ``reuse_port`` binds as a tracer's probe socket does (Trippy sets SO_REUSEPORT
     and not SO_REUSEADDR): it shares a port with its own kind, not with others.
+    ``address`` is as :func:`parse_address` gives it (a zone for a link-local one).
     """
     sock = socket.socket(_family(address), _PROTOCOLS[proto])
     try:
@@ -116,7 +143,7 @@ def try_bind(
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((address, port))
+        sock.bind(_sockaddr(address, port))
     except OSError as exc:
         return exc
     finally:
@@ -136,13 +163,40 @@ def holders_of(ctx: Context, proto: str, address: str, port: int) -> List[Dict[s
     config = dict(ctx.config)
     config["ports"] = [{"port": port, "proto": proto}]
     found = ports.collect(Context(proc_root=ctx.proc_root, etc_root=ctx.etc_root, config=config))
-    result: List[Dict[str, Any]] = []
-    for sock in found.get("sockets", []):
-        if sock.get("proto") != proto or sock.get("port") != port:
-            continue
-        if address in _WILDCARDS or sock.get("address") in (_WILDCARDS | {address}):
-            result.append(dict(sock))
-    return result
+    return [
+        dict(sock)
+        for sock in found.get("sockets", [])
+        if sock.get("proto") == proto and sock.get("port") == port
+        and conflicts(address, str(sock.get("address")), sock.get("device"), sock.get("v6only"))
+    ]  # fmt: skip
+
+
+def conflicts(
+    address: str, holder: str, device: Optional[str], v6only: Optional[bool]
+) -> bool:
+    """Does a socket on ``holder`` (bound to ``device``, IPV6_V6ONLY ``v6only``) stand
+    where a bind of ``address`` on its port goes, sharing options aside? The kernel's rules:
+
+    - a holder bound to another device than a scoped (``%zone``) probe is apart;
+    - ``::`` (the probe binds dual-stack) meets every holder;
+    - an IPv4 address, or one v4-mapped, meets an IPv4 holder on it or on 0.0.0.0, a
+      v4-mapped holder of it, and a ``::`` holder that is not v6only (dual-stack);
+      0.0.0.0 meets every one of those;
+    - any other IPv6 address meets a holder on it or on ``::``.
+    """
+    plain, zone = addresses.split_scope(address)
+    if zone is not None and device is not None:
+        wanted = addresses.device_name(int(zone)) if zone.isdigit() else zone
+        if device != wanted:
+            return False
+    if plain == "::":
+        return True
+    probe_v4, holder_v4 = addresses.ipv4_of(plain), addresses.ipv4_of(holder)
+    if probe_v4 is None:  # an IPv6 address
+        return holder_v4 is None and holder in ("::", plain)
+    if holder == "::":
+        return v6only is not True
+    return holder_v4 is not None and (probe_v4 == "0.0.0.0" or holder_v4 in ("0.0.0.0", probe_v4))
 
 
 def probe_bind(

@@ -1,4 +1,5 @@
-"""Parsers for the text of ``/proc/PID`` files: ``stat``, ``comm``, ``cmdline``, ``cgroup``.
+"""Parsers for the text of ``/proc/PID`` files: ``stat``, ``comm``, ``cmdline``, ``cgroup``,
+and :func:`proc_text`, how their bytes become text.
 
 Pure functions of the text (no I/O), shared by :mod:`netmedic.owners`, which
 reads the files, and by the tests that feed them malformed input.
@@ -18,6 +19,16 @@ _HEX = frozenset("0123456789abcdef")
 _CONTAINER_MARKERS = ("docker", "libpod", "containerd", "crio", "kubepods")
 
 
+def proc_text(raw: bytes) -> str:
+    """The one way bytes from ``/proc`` (a name, exe, cmdline, cgroup) become text.
+
+    UTF-8, and each byte that is not part of valid UTF-8 written as ``\\xNN``:
+    ``b"sl\\xffeep"`` → ``"sl\\\\xffeep"`` (Python's ``backslashreplace``). The
+    text is for people and matching; a path with a literal ``\\x`` reads alike.
+    """
+    return raw.decode("utf-8", "backslashreplace")
+
+
 def parse_stat(text: str) -> Tuple[str, int, int]:
     """(comm, ppid, start ticks) from ``/proc/PID/stat``; comm may hold spaces and ")".
 
@@ -33,14 +44,14 @@ def parse_stat(text: str) -> Tuple[str, int, int]:
 
 def parse_comm(raw: bytes) -> str:
     """``b"gmr (worker) 2\\n"`` → ``"gmr (worker) 2"``: ``/proc/PID/comm`` ends in one newline."""
-    return (raw[:-1] if raw.endswith(b"\n") else raw).decode("utf-8", "replace")
+    return proc_text(raw[:-1] if raw.endswith(b"\n") else raw)
 
 
 def parse_cmdline(raw: bytes) -> List[str]:
     """``b"/usr/bin/gmediarender\\x00-f\\x00Living room\\x00"`` → three arguments."""
     if not raw:
         return []
-    return raw.rstrip(b"\x00").decode("utf-8", "replace").split("\x00")
+    return proc_text(raw.rstrip(b"\x00")).split("\x00")
 
 
 def _cgroup_entries(text: str) -> List[Tuple[str, str, str]]:
@@ -142,5 +153,3 @@ def _unit_of_cgroup(text: str) -> Tuple[Optional[str], Optional[str]]:
         _innermost_unit(named) if named else None
     )
     return unit, container
-
-

@@ -56,9 +56,12 @@ SCOPE_ROOTS: Tuple[str, ...] = (*FAMILIES, "errors", "host", "config", "params")
 # The keys of a `ports.sockets` entry and of its `owner`, in the order the collector
 # writes them.
 SOCKET_FIELDS: Tuple[str, ...] = (
-    "proto", "family", "address", "port", "inode", "uid", "netns",
-    "owner", "owner_reason", "other_pids", "sharing",
+    "proto", "family", "address", "port", "device", "scope_id", "v6only", "inode", "uid",
+    "netns", "owner", "owner_reason", "other_pids", "sharing",
 )  # fmt: skip
+# Of those, always written but not required by the schema: a saved document without them
+# (an older agent's) is read as sockets bound to no device, v6only unknown.
+SOCKET_BINDING_FIELDS: Tuple[str, ...] = ("device", "scope_id", "v6only")
 OWNER_FIELDS: Tuple[str, ...] = ("pid", "name", "exe", "user", "unit", "container_id")
 # Written only where it applies: the owners of declared ports' sockets (netmedic.containers).
 OWNER_OPTIONAL_FIELDS: Tuple[str, ...] = ("container_name",)

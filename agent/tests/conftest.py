@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import os
@@ -9,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import pytest
 
@@ -102,6 +103,29 @@ def systemd_run(tmp_path: Path) -> Path:
 @pytest.fixture
 def recorded_systemctl() -> FakeSystemctl:
     return FakeSystemctl(RECORDED_SHOW.read_text())
+
+
+def document_paths(node: Any, prefix: Tuple[Any, ...] = ()) -> List[Tuple[Any, ...]]:
+    """Every (key or index) path into a JSON document (a list's first two items), to change
+    one of them: ``{"a": [1, 2, 3]}`` → ``[("a",), ("a", 0), ("a", 1)]``."""
+    found = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += document_paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node[:2]):
+            found += document_paths(value, (*prefix, index))
+    return found
+
+
+def replaced(document: Any, path: Tuple[Any, ...], value: Any) -> Any:
+    """A copy of ``document`` with the value at ``path`` replaced by ``value``."""
+    changed = copy.deepcopy(document)
+    node = changed
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = value
+    return changed
 
 
 def fixture_ctx(root: Path, **kwargs: object) -> Context:

@@ -17,13 +17,13 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 import pytest
 
-from netmedic.catalog.loader import SCHEMA_PATH as CATALOG_SCHEMA
 from netmedic.catalog.loader import SHIPPED_DIR, read_yaml
 from netmedic.catalog.paths import Dynamic, Wildcard, parse_path
 from netmedic.catalog.template import placeholders
 from netmedic.registry import CONFIG_KEYS
+from netmedic.validate import SCHEMA_DIR
 
-FACTS_SCHEMA = json.loads((CATALOG_SCHEMA.parent / "facts.schema.json").read_text())
+FACTS_SCHEMA = json.loads((SCHEMA_DIR / "facts.schema.json").read_text())
 SHIPPED = sorted(SHIPPED_DIR.glob("*.yml"))
 
 # What a name in scope stands for: a facts schema node, free-form data, or a key (a string).

@@ -263,7 +263,7 @@ def bad_facts(tmp_path: Path) -> Dict[str, str]:
         (["--format", "xml"], "--format must be one of table, json, prometheus, not 'xml'"),
         (["--facts", "/nonexistent.json"], "--facts /nonexistent.json: cannot read"),
         (["--facts", "{truncated}"], "--facts {truncated}: not JSON"),
-        (["--facts", "{list}"], "--facts {list}: expected a facts document (a JSON object)"),
+        (["--facts", "{list}"], "--facts {list}: not a facts document: (top level): must be an"),
         (["extra"], "expected no arguments, got extra"),
         (["--bogus", "1"], "unknown option: --bogus"),
     ],
@@ -279,7 +279,7 @@ def test_diagnose_usage_errors_are_unknown(
 
 @pytest.mark.parametrize(
     ("name", "message"),
-    [("truncated", "not JSON"), ("list", "expected a facts document (a JSON object)")],
+    [("truncated", "not JSON"), ("list", "not a facts document: (top level): must be an object")],
 )
 def test_check_with_unusable_saved_facts_is_unknown(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, message: str

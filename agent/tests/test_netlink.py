@@ -24,12 +24,44 @@ from netmedic import netlink
 MSG = struct.Struct("=BBBB2s2s16s16sI8sIIIII")
 
 
-def diag_msg(family: int, state: int, port: int, raw: bytes, *, uid: int, inode: int) -> bytes:
+def diag_msg(
+    family: int, state: int, port: int, raw: bytes, *, uid: int, inode: int, ifindex: int = 0
+) -> bytes:
     """A ``struct inet_diag_msg`` as the kernel lays it out (ports big-endian)."""
     return MSG.pack(
         family, state, 0, 0, port.to_bytes(2, "big"), b"\0\0", raw.ljust(16, b"\0"),
-        b"\0" * 16, 0, b"\0" * 8, 0, 0, 0, uid, inode,
+        b"\0" * 16, ifindex, b"\0" * 8, 0, 0, 0, uid, inode,
     )  # fmt: skip
+
+
+def attribute(kind: int, value: bytes) -> bytes:
+    """One netlink attribute, padded to NLA_ALIGN."""
+    body = struct.pack("=HH", 4 + len(value), kind) + value
+    return body + b"\0" * (-len(body) % 4)
+
+
+SHUTDOWN, SKV6ONLY, MARK = 8, 11, 15
+# What may follow the struct: nothing or pad, the kernel's attributes (SHUTDOWN, then
+# SKV6ONLY, then MARK), and SKV6ONLY elsewhere than second (the walk finds it).
+AFTER = [
+    b"", b"\0" * 8, b"\0" * 12, b"\0" * 2,
+    attribute(SHUTDOWN, b"\0") + attribute(SKV6ONLY, b"\1") + attribute(MARK, b"\0" * 4),
+    attribute(SHUTDOWN, b"\0") + attribute(SKV6ONLY, b"\0"),
+    attribute(MARK, b"\0" * 4) + attribute(SKV6ONLY, b"\1"),
+]
+
+
+def v6only_of(attributes: bytes) -> Any:
+    """SKV6ONLY among the attributes after a message's struct, one at a time."""
+    at = 0
+    while at + 4 <= len(attributes):
+        length, kind = struct.unpack_from("=HH", attributes, at)
+        if length < 4:
+            return None
+        if kind == SKV6ONLY and length >= 5:
+            return bool(attributes[at + 4])
+        at += (length + 3) & ~3
+    return None
 
 
 def nlmsg(mtype: int, payload: bytes, seq: int = 1, flags: int = netlink.NLM_F_MULTI) -> bytes:
@@ -38,7 +70,7 @@ def nlmsg(mtype: int, payload: bytes, seq: int = 1, flags: int = netlink.NLM_F_M
     return body + b"\0" * (-len(body) % 4)
 
 
-INET_DIAG_MSG = struct.Struct("=BB2x2s2x16s40xII")  # the fields read: family .. inode
+INET_DIAG_MSG = struct.Struct("=BB2x2s2x16s16xI20xII")  # the fields read: family .. inode
 
 
 def oracle(proto: str, data: bytes, seq: int) -> Tuple[List[netlink.DiagSocket], bool, bool]:
@@ -61,14 +93,18 @@ def oracle(proto: str, data: bytes, seq: int) -> Tuple[List[netlink.DiagSocket],
             if mtype == netlink.SOCK_DIAG_BY_FAMILY:
                 if length < 16 + 72:
                     raise netlink.NetlinkProtocolError("truncated")
-                fam, state, sport, src, uid, inode = INET_DIAG_MSG.unpack_from(data, offset + 16)
+                fam, state, sport, src, ifindex, uid, inode = INET_DIAG_MSG.unpack_from(
+                    data, offset + 16
+                )
                 if fam not in (socket.AF_INET, socket.AF_INET6):
                     raise netlink.NetlinkProtocolError("family")
                 address = socket.inet_ntop(fam, src[: 4 if fam == socket.AF_INET else 16])
                 name = "ipv4" if fam == socket.AF_INET else "ipv6"
+                attrs = data[offset + 16 + 72 : offset + length]
                 sockets.append(netlink.DiagSocket(
                     proto, name, address, int.from_bytes(sport, "big"), inode, uid,
-                    netlink.TCP_STATES.get(state, str(state)),
+                    netlink.TCP_STATES.get(state, str(state)), ifindex,
+                    v6only_of(attrs) if fam == socket.AF_INET6 else None,
                 ))  # fmt: skip
         offset += (length + 3) & ~3
     return sockets, done, interrupted
@@ -184,7 +220,7 @@ message_spec = st.tuples(
     st.binary(min_size=16, max_size=16),
     st.integers(0, 2**32 - 1),  # uid
     st.integers(0, 2**32 - 1),  # inode
-    st.sampled_from([b"", b"\0" * 8, b"\0" * 12, b"\0" * 2]),  # after the struct; 2: unaligned
+    st.sampled_from(AFTER),  # after the struct
     st.sampled_from([1, 1, 1, 2]),  # sequence (2: a late reply to another request)
     st.sampled_from([netlink.NLM_F_MULTI, netlink.NLM_F_MULTI, netlink.NLM_F_DUMP_INTR]),
 )
@@ -197,7 +233,8 @@ def test_parse_replies_equals_the_oracle(
     """Any buffer (runs, mixed lengths, other sequences, flags, garbage after) decodes alike."""
     data = b"".join(
         nlmsg(netlink.SOCK_DIAG_BY_FAMILY,
-              diag_msg(fam, state, port, raw, uid=uid, inode=inode) + extra, seq, flags)
+              diag_msg(fam, state, port, raw, uid=uid, inode=inode, ifindex=uid % 3) + extra,
+              seq, flags)
         if state != netlink.TCP_LISTEN or port % 7  # now and then a DONE or an ACK mid-buffer
         else nlmsg(netlink.NLMSG_DONE if port % 2 else netlink.NLMSG_ERROR, b"\0" * 20, seq)
         for fam, state, port, raw, uid, inode, extra, seq, flags in specs
@@ -257,7 +294,10 @@ def test_real_listeners_v4_v6_tcp_udp() -> None:
             if kind == socket.SOCK_STREAM:
                 sock.listen()
             port = sock.getsockname()[1]
-            expected.add(netlink.DiagSocket(proto, fam_name, address, port, _inode(sock), 0, state))
+            # A socket bound to one IPv6 address (not v4-mapped) is v6-only: the kernel sets it.
+            v6only = True if fam_name == "ipv6" else None
+            expected.add(netlink.DiagSocket(proto, fam_name, address, port, _inode(sock), 0, state,
+                                            0, v6only))  # fmt: skip
         assert expected <= set(netlink.bound_sockets())
     finally:
         for sock in opened:

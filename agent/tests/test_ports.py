@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 import pytest
 from conftest import as_nobody
 
-from netmedic import netlink, output, owners
+from netmedic import fdtables, netlink, output, owners
 from netmedic.collectors import ports
 from netmedic.context import Context
 from netmedic.registry import OWNER_FIELDS, SOCKET_FIELDS
@@ -145,14 +145,6 @@ def test_declared_ports() -> None:
     assert ports.declared_ports(None) == set()
 
 
-def test_unreadable_reason() -> None:
-    assert ports.unreadable_reason([]) == ports.NO_HOLDER
-    assert ports.unreadable_reason([812]) == "permission denied reading /proc/812/fd"
-    assert ports.unreadable_reason([812, 900]) == (
-        "permission denied reading /proc/PID/fd of 2 processes (first: 812)"
-    )
-
-
 FIXTURE_SOCKETS = [
     netlink.DiagSocket("tcp", "ipv4", "0.0.0.0", 8080, 90000, 33, "LISTEN"),
     netlink.DiagSocket("udp", "ipv4", "0.0.0.0", 1900, 81234, 115, "CLOSE"),
@@ -180,6 +172,7 @@ def test_join_on_fixture_tree() -> None:
     assert nginx["owner"] is not None and nginx["owner"]["container_id"] == "4f3c2b1a" * 8
     assert gmr == {
         "proto": "udp", "family": "ipv4", "address": "0.0.0.0", "port": 1900,
+        "device": None, "scope_id": None, "v6only": None,
         "inode": 81234, "uid": 115, "netns": "net:[4026531840]",
         "owner": {"pid": 812, "name": "gmediarender", "exe": "/usr/bin/gmediarender",
                   "user": owners.user_name(ctx, uid), "unit": "gmediarender.service",
@@ -187,7 +180,7 @@ def test_join_on_fixture_tree() -> None:
         "owner_reason": None, "other_pids": [813],
         "sharing": {"reuse_addr": None, "reuse_port": None},
     }  # fmt: skip
-    assert orphan["owner"] is None and orphan["owner_reason"] == ports.NO_HOLDER
+    assert orphan["owner"] is None and orphan["owner_reason"] == fdtables.NO_HOLDER
 
 
 def test_denied_holder_keeps_the_socket_with_a_reason() -> None:
@@ -235,7 +228,11 @@ def test_unprivileged_reader_reports_root_sockets_held(farm: Farm) -> None:
     assert set(found) == set(farm.sockets)  # still listed: never shown as free
     for entry in found.values():
         assert entry["owner"] is None
-        assert entry["owner_reason"].startswith("permission denied reading /proc/")
+        # Every root process's table is denied to nobody: the reason names those of uid 0.
+        assert re.fullmatch(
+            r"permission denied reading the fd tables of \d+ processes \(pids \d+, \.\.\. "
+            r"\(\d+\) run as the socket's uid 0\)", entry["owner_reason"]
+        ), entry["owner_reason"]
 
 
 def test_sharing_on_declared_udp_ports() -> None:

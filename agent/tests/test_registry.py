@@ -26,6 +26,7 @@ from netmedic.registry import (
     OWNER_FIELDS,
     OWNER_OPTIONAL_FIELDS,
     SCOPE_ROOTS,
+    SOCKET_BINDING_FIELDS,
     SOCKET_FIELDS,
 )
 
@@ -54,7 +55,8 @@ def test_facts_schema_error_sources() -> None:
 
 def test_facts_schema_socket_and_owner_fields() -> None:
     socket = FACTS_SCHEMA["$defs"]["socket"]
-    assert list(socket["properties"]) == socket["required"] == list(SOCKET_FIELDS)
+    assert list(socket["properties"]) == list(SOCKET_FIELDS)
+    assert socket["required"] == [f for f in SOCKET_FIELDS if f not in SOCKET_BINDING_FIELDS]
     owner = socket["properties"]["owner"]["oneOf"][1]
     assert owner["required"] == list(OWNER_FIELDS)
     assert list(owner["properties"]) == [*OWNER_FIELDS, *OWNER_OPTIONAL_FIELDS]

@@ -7,14 +7,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 import jsonschema
 import pytest
-from conftest import FIXTURES, RECORDED_SHOW, FakeSystemctl, fixture_ctx
+from conftest import (
+    FIXTURES,
+    RECORDED_SHOW,
+    FakeSystemctl,
+    document_paths,
+    fixture_ctx,
+    replaced,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from netmedic import facts
 from netmedic.context import Context
+from netmedic.registry import CONFIG_KEYS
+from netmedic.validate import SCHEMA_DIR, schema_validator
 
 SCHEMA_PATH = Path(facts.__file__).parent / "schema" / "facts.schema.json"
 
@@ -114,3 +125,44 @@ def test_failed_family_and_error_entry_are_valid() -> None:
     with pytest.raises(AssertionError):
         assert_valid(dict(doc, errors=[{"family": "nope", "type": "OSError", "message": "x"}]))
 
+
+
+# --- the agent's own validator (netmedic.validate) agrees with jsonschema -----------
+
+
+def test_the_agents_validator_accepts_what_jsonschema_accepts() -> None:
+    ours = schema_validator("facts")
+    assert ours.validate(facts.gather(Context())) == []
+    for path in sorted((FIXTURES / "diagnose").glob("*.json")):
+        assert ours.validate(json.loads(path.read_text())) == [], path
+
+
+_JSONSCHEMA = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+_INCIDENTS = json.loads((FIXTURES / "diagnose" / "incidents.json").read_text())
+# 1.0 is an integer to jsonschema, a number to the agent (netmedic.validate): not compared.
+_FRACTIONS = st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: not f.is_integer())
+_LEAVES = st.none() | st.booleans() | st.integers() | _FRACTIONS | st.text(max_size=4)
+_VALUES = st.recursive(
+    _LEAVES, lambda inner: st.lists(inner, max_size=2) | st.dictionaries(
+        st.sampled_from(["pid", "port", "x", "name"]), inner, max_size=2), max_leaves=4,
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(path=st.sampled_from(document_paths(_INCIDENTS)), value=_VALUES)
+def test_the_agents_validator_agrees_with_jsonschema_on_changed_documents(
+    path: Tuple[Any, ...], value: Any
+) -> None:
+    document = replaced(_INCIDENTS, path, value)
+    theirs = list(_JSONSCHEMA.iter_errors(document))
+    ours = schema_validator("facts").validate(document)
+    assert bool(ours) == bool(theirs), (ours, [e.message for e in theirs])
+
+
+def test_the_config_schema_is_valid_and_its_keys_are_the_registrys() -> None:
+    schema = json.loads((SCHEMA_DIR / "config.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    kinds = {list: "array", dict: "object"}
+    declared = {key: sub.get("type") or schema["$defs"][sub["$ref"].split("/")[-1]]["type"]
+                for key, sub in schema["properties"].items()}  # fmt: skip
+    assert declared == {key: kinds[kind] for key, kind in CONFIG_KEYS.items()}

@@ -13,7 +13,6 @@ eq, ne, ...``); the others still load, and callers report the rejection.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -21,12 +20,11 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from netmedic.catalog.matcher import CompileError, Condition, Loop, compile_condition, compile_loop
 from netmedic.catalog.paths import PathError
 from netmedic.catalog.template import check_template
-from netmedic.catalog.validate import Validator
+from netmedic.inputs import MAX_YAML_BYTES, InputError, decode, parse_yaml, read_limited
 from netmedic.registry import SCOPE_ROOTS
-from netmedic.sitedirs import add_site_dirs
+from netmedic.validate import schema_validator
 
 SHIPPED_DIR = Path(__file__).resolve().parent
-SCHEMA_PATH = SHIPPED_DIR.parent / "schema" / "catalog.schema.json"
 OPERATOR_RELDIR = "netmedic/catalog.d"
 # Roots of the match scope; a binding with one of these names would hide facts.
 RESERVED_NAMES = frozenset(SCOPE_ROOTS)
@@ -80,38 +78,22 @@ class Catalog:
         return [entry for entry in self.entries.values() if entry.enabled]
 
 
-_validator: Optional[Validator] = None
-
-
-def schema_validator() -> Validator:
-    """The validator for ``schema/catalog.schema.json``, built once."""
-    global _validator  # noqa: PLW0603 - a load-once cache
-    if _validator is None:
-        _validator = Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
-    return _validator
-
-
 def read_yaml(path: Path, source: str) -> Any:
-    """Parse one file; unreadable or invalid YAML → CatalogError naming it."""
-    add_site_dirs()  # under the wrapper's -S, PyYAML is not importable before this
-    import yaml  # noqa: PLC0415 - after add_site_dirs
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    """Parse one file, bounded as :mod:`netmedic.inputs` reads; failure → CatalogError naming it."""
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
-    except (OSError, UnicodeDecodeError) as exc:
+        return parse_yaml(decode(read_limited(str(path), MAX_YAML_BYTES)))
+    except OSError as exc:
         raise CatalogError(source, "", f"cannot read: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise CatalogError(source, "", f"invalid YAML: {exc}") from exc
+    except InputError as exc:
+        raise CatalogError(source, "", str(exc)) from exc
 
 
 def check_raw(raw: Any, source: str) -> Dict[str, Any]:
     """Schema-validate one parsed file; the first issue becomes the error."""
-    issues = schema_validator().validate(raw)
+    issues = schema_validator("catalog").validate(raw)
     if issues:
-        first = issues[0]
         more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
-        raise CatalogError(source, first.field, first.message + more)
+        raise CatalogError(source, issues[0].field, issues[0].message + more)
     checked: Dict[str, Any] = raw
     return checked
 

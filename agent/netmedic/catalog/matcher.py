@@ -22,7 +22,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Protocol,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 from netmedic.catalog.paths import Path, PathError, Scope, items, parse_path, resolve
 
@@ -149,6 +161,15 @@ Condition = Union[Compare, AllOf, AnyOf, Not, Quantified]
 QUANTIFIERS = ("some", "every", "none")
 
 
+class Narrowing(Protocol):
+    """Finds the items a loop may bind without testing them all (catalog.index.JoinIndex)."""
+
+    def candidates(
+        self, loop: Loop, scope: Scope, params: Mapping[str, Any]
+    ) -> Optional[List[Tuple[Any, Any]]]:
+        """The (key, item) pairs that may pass ``loop.where``, in order; None: every item."""
+
+
 def _path(raw: Any, field: str) -> Path:
     try:
         return parse_path(str(raw))
@@ -225,48 +246,63 @@ def _compare(cond: Compare, scope: Scope, params: Mapping[str, Any]) -> bool:
     if cond.op == "empty":
         sized = [v for v in values if isinstance(v, (list, dict, str))]
         return any((len(v) == 0) == bool(cond.value) for v in sized)
+    if not values:
+        return False  # a missing field satisfies no comparison
     operator = OPERATORS[cond.op]
     operands = _operands(cond, scope, params)
+    if len(values) == 1 and len(operands) == 1:  # most comparisons: one field, one operand
+        return operator(values[0], operands[0])
     return any(operator(value, operand) for value in values for operand in operands)
 
 
-def evaluate(cond: Condition, scope: Scope, params: Mapping[str, Any]) -> bool:
+def evaluate(
+    cond: Condition, scope: Scope, params: Mapping[str, Any], index: Optional[Narrowing] = None
+) -> bool:
     """Does ``cond`` hold in ``scope`` (facts roots plus bindings)?
 
     ``evaluate(compile_condition({"path": "a", "op": "gt", "value": 1}, "m", {}), {"a": 2}, {})``
-    → ``True``.
+    → ``True``. ``index`` (one per diagnosis) finds a loop's items by lookup
+    where its ``where`` allows (:mod:`netmedic.catalog.index`); the answer is the same.
     """
     if isinstance(cond, Compare):
         return _compare(cond, scope, params)
-    if isinstance(cond, AllOf):
-        return all(evaluate(part, scope, params) for part in cond.conditions)
-    if isinstance(cond, AnyOf):
-        return any(evaluate(part, scope, params) for part in cond.conditions)
+    if isinstance(cond, (AllOf, AnyOf)):  # stops at the first part that decides it
+        wanted = isinstance(cond, AnyOf)
+        for part in cond.conditions:
+            if evaluate(part, scope, params, index) == wanted:
+                return wanted
+        return not wanted
     if isinstance(cond, Not):
-        return not evaluate(cond.condition, scope, params)
-    matched = (True for _ in bind(cond.loop, scope, params))
+        return not evaluate(cond.condition, scope, params, index)
+    matched = (True for _ in bind(cond.loop, scope, params, index))
     if cond.kind == "some":
         return any(matched)
     if cond.kind == "none":
         return not any(matched)
     # every: no item fails the filter (vacuously true over an empty list)
     total = len(items(cond.loop.over, scope))
-    return sum(1 for _ in bind(cond.loop, scope, params)) == total
+    return sum(1 for _ in matched) == total
 
 
-def bind(loop: Loop, scope: Scope, params: Mapping[str, Any]) -> Iterator[Dict[str, Any]]:
+def bind(
+    loop: Loop, scope: Scope, params: Mapping[str, Any], index: Optional[Narrowing] = None
+) -> Iterator[Dict[str, Any]]:
     """Scopes extended with each item of ``loop.over`` that passes ``loop.where``."""
-    for key, item in items(loop.over, scope):
+    pairs = index.candidates(loop, scope, params) if index is not None else None
+    for key, item in items(loop.over, scope) if pairs is None else pairs:
         extended = dict(scope)
         extended[loop.name] = item
         if loop.key_name:
             extended[loop.key_name] = key
-        if loop.where is None or evaluate(loop.where, extended, params):
+        if loop.where is None or evaluate(loop.where, extended, params, index):
             yield extended
 
 
 def bindings(
-    loops: Sequence[Loop], scope: Scope, params: Mapping[str, Any]
+    loops: Sequence[Loop],
+    scope: Scope,
+    params: Mapping[str, Any],
+    index: Optional[Narrowing] = None,
 ) -> Iterator[Dict[str, Any]]:
     """Nested loops (a join): every combination of items that passes each ``where``.
 
@@ -276,5 +312,5 @@ def bindings(
     if not loops:
         yield dict(scope)
         return
-    for extended in bind(loops[0], scope, params):
-        yield from bindings(loops[1:], extended, params)
+    for extended in bind(loops[0], scope, params, index):
+        yield from bindings(loops[1:], extended, params, index)

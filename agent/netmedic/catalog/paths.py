@@ -19,8 +19,8 @@ single owner. Unknown is never a value.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, Iterator, List, Mapping, Optional, Tuple, Union
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _INT = re.compile(r"-?[0-9]+")
@@ -53,6 +53,11 @@ class Path:
     text: str
     root: str
     steps: Tuple[Step, ...]
+    # Only names and fixed keys or indexes: one value at most.
+    plain: bool = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "plain", all(isinstance(s, (str, int)) for s in self.steps))
 
     def __str__(self) -> str:
         return self.text
@@ -68,13 +73,21 @@ class Path:
         return Path(self.text[: self.text.rfind("[")], self.root, self.steps[:-1])
 
 
+_PARSED: Dict[str, Path] = {}  # a catalog's templates name a few hundred paths, each many times
+
+
 def parse_path(text: str) -> Path:
     """``'units.units["a.service"].after'``
     → ``Path(root="units", steps=("units", "a.service", "after"))``.
     """
+    path = _PARSED.get(text)
+    if path is not None:
+        return path
     path, end = _parse(text, 0)
     if end != len(text):
         raise PathError(f"path {text!r}: unexpected {text[end]!r} at position {end}")
+    if len(_PARSED) < 4096:
+        _PARSED[text] = path
     return path
 
 
@@ -135,6 +148,13 @@ def resolve(path: Path, scope: Scope) -> List[Any]:
     """
     if path.root not in scope:
         return []
+    if path.plain:  # no [*] or [$...]: at most one value, reached without a generator
+        value = scope[path.root]
+        for step in path.steps:
+            if value is None:
+                break
+            value = _index(value, step)
+        return [] if value is None else [value]
     return [value for value in _walk(scope[path.root], path.steps, scope) if value is not None]
 
 
@@ -153,7 +173,7 @@ def _walk(value: Any, steps: Tuple[Step, ...], scope: Scope) -> Iterator[Any]:
         children: List[Any] = []
         if isinstance(value, list):
             children = value
-        elif isinstance(value, Mapping):
+        elif isinstance(value, (dict, Mapping)):
             children = list(value.values())
         for child in children:
             yield from _walk(child, rest, scope)
@@ -166,7 +186,7 @@ def _walk(value: Any, steps: Tuple[Step, ...], scope: Scope) -> Iterator[Any]:
 
 def _index(value: Any, key: Any) -> Optional[Any]:
     """One step down: mapping by str key, list by int position; anything else → None."""
-    if isinstance(value, Mapping) and isinstance(key, str):
+    if isinstance(value, (dict, Mapping)) and isinstance(key, str):  # dict first: no ABC check
         return value.get(key)
     if isinstance(value, list) and isinstance(key, int) and not isinstance(key, bool):
         return value[key] if -len(value) <= key < len(value) else None

@@ -15,6 +15,7 @@ destinations, a ratio near 1 means connect()/bind() will hit EADDRNOTAVAIL.
 from __future__ import annotations
 
 import os
+from functools import partial
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from netmedic.context import Context, Facts
@@ -247,21 +248,21 @@ def probe_holders(ctx: Context, proto: str, address: str, ports: Set[int]) -> Di
     with no process at all, so every state is asked (the whole TCP table: called only
     when a probe port failed with EADDRINUSE).
     """
-    from netmedic import netlink  # noqa: PLC0415 - only when a probe port is in use
+    from netmedic import addresses, netlink  # noqa: PLC0415 - only when a probe port is in use
     from netmedic.collectors import ports as ports_family  # noqa: PLC0415
-    from netmedic.probe import describe_holder  # noqa: PLC0415
+    from netmedic.probe import conflicts, describe_holder  # noqa: PLC0415
 
     every = [state for state in netlink.TCP_STATES if state != 12]  # NEW_SYN_RECV: a request
     tcp, udp = (every, ()) if proto == "tcp" else ((), (netlink.TCP_ESTABLISHED, netlink.TCP_CLOSE))
+    relist = partial(netlink.bound_sockets, tcp_states=tcp, udp_states=udp)
     try:
-        found = netlink.bound_sockets(tcp_states=tcp, udp_states=udp)
+        found = relist()
     except netlink.NetlinkError as exc:
         return {port: [f"a socket that could not be listed ({exc})"] for port in ports}
-    wildcards = {"0.0.0.0", "::"}
     found = [
         s for s in found
-        if s.proto == proto and s.port in ports
-        and (address in wildcards or s.address in wildcards | {address})
+        if s.proto == proto and s.port in ports and conflicts(
+            address, s.address, addresses.device_name(s.ifindex) if s.ifindex else None, s.v6only)
     ]  # fmt: skip
     said: Dict[int, List[str]] = {port: [] for port in ports}
     for sock in found:
@@ -271,7 +272,7 @@ def probe_holders(ctx: Context, proto: str, address: str, ports: Set[int]) -> Di
                 said[sock.port].append(text)
     live = [sock for sock in found if sock.state != "TIME_WAIT"]
     states: Dict[Any, str] = {(sock.address, sock.port, sock.inode): sock.state for sock in live}
-    for entry in ports_family.join_owners(ctx, live) if live else []:
+    for entry in ports_family.join_owners(ctx, live, relist) if live else []:
         state = states.get((entry["address"], entry["port"], entry["inode"]), "?")
         text = f"{describe_holder(dict(entry))}, {state}"
         if text not in said[entry["port"]]:

@@ -1,7 +1,7 @@
 """The ``ports`` fact family: every listening TCP and bound UDP socket and who holds it.
 
 Fast path: :mod:`netmedic.netlink` (sock_diag, kernel-side state filter) joined
-to one pass over ``/proc/*/fd`` (:func:`netmedic.owners.scan_socket_holders`).
+to one pass over the fd tables (:func:`netmedic.fdtables.scan_socket_holders`).
 Fallback when sock_diag is unavailable: ``psutil.net_connections``, imported
 only then.
 
@@ -19,12 +19,24 @@ from __future__ import annotations
 
 import posix  # os's C half: the ports path does not import os (see context.py)
 
-from .. import netlink, owners
+from .. import addresses, fdtables, netlink, owners
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
 
 if TYPE_CHECKING:  # no typing, socket or psutil import at run time on the fast path
-    from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, TypedDict
+    from typing import (
+        Any,
+        Callable,
+        Dict,
+        Iterable,
+        List,
+        Mapping,
+        Optional,
+        Sequence,
+        Set,
+        Tuple,
+        TypedDict,
+    )
 
     from ..context import Context
 
@@ -47,6 +59,9 @@ if TYPE_CHECKING:  # no typing, socket or psutil import at run time on the fast 
         family: str
         address: str
         port: int
+        device: Optional[str]
+        scope_id: Optional[int]
+        v6only: Optional[bool]
         inode: Optional[int]
         uid: Optional[int]
         netns: Optional[str]
@@ -56,6 +71,7 @@ if TYPE_CHECKING:  # no typing, socket or psutil import at run time on the fast 
         sharing: Sharing
 
     _OwnerByPid = Dict[int, Optional[Owner]]
+    Relist = Callable[[], Iterable[netlink.DiagSocket]]
 else:
     _OwnerByPid = dict  # the base class, without importing typing at run time
 
@@ -64,7 +80,6 @@ else:
 SYS_PIDFD_OPEN = 434
 SYS_PIDFD_GETFD = 438
 
-NO_HOLDER = "no process in this pid namespace holds the socket"
 HOLDER_EXITED = "every process holding the socket exited during the scan"
 PSUTIL_NO_PID = "psutil could not map the socket to a process (permission denied?)"
 
@@ -82,7 +97,7 @@ def collect(ctx: Context) -> Dict[str, Any]:
     except netlink.NetlinkError:
         family: Dict[str, Any] = {"source": "psutil", "sockets": collect_psutil(ctx)}
     else:
-        family = {"source": "netlink", "sockets": join_owners(ctx, found)}
+        family = {"source": "netlink", "sockets": join_owners(ctx, found, netlink.bound_sockets)}
     if ctx.setting("ports"):  # declared ports: name the containers holding them (AirConnect#416)
         from ..containers import name_containers  # noqa: PLC0415 - json and pathlib only then
 
@@ -90,13 +105,19 @@ def collect(ctx: Context) -> Dict[str, Any]:
     return family
 
 
-def join_owners(ctx: Context, found: Sequence[netlink.DiagSocket]) -> List[PortSocket]:
-    """Attach holders from one ``/proc`` pass to the sockets sock_diag returned."""
-    scan = owners.scan_socket_holders(ctx, [s.inode for s in found])
+def join_owners(
+    ctx: Context, found: Sequence[netlink.DiagSocket], relist: Optional[Relist] = None
+) -> List[PortSocket]:
+    """Attach holders from one ``/proc`` pass to the sockets sock_diag returned.
+
+    ``relist`` lists the sockets again (as ``found`` was listed): a socket without
+    a holder that it no longer lists closed during the scan. None: none did.
+    """
+    scan = fdtables.scan_socket_holders(ctx, [s.inode for s in found])
     netns = own_netns(ctx)
     declared = declared_ports(ctx.setting("ports", []))
     identities = _IdentityCache(ctx)
-    nobody = unreadable_reason(scan.denied)
+    unheld = _unheld_reasons(ctx, found, scan, relist)
     # One dict for all the sockets whose options are not read, as one owner for all its
     # sockets: the document is read-only (docs/facts.md).
     unread = unread_sharing()
@@ -110,15 +131,19 @@ def join_owners(ctx: Context, found: Sequence[netlink.DiagSocket]) -> List[PortS
         elif holders:
             owner, other_pids, reason = _pick_owner(holders, identities)
         else:
-            other_pids, reason = [], nobody
+            other_pids, reason = [], unheld[diag.inode]
         sharing = unread
         if declared and owner is not None and holders and (diag.proto, diag.port) in declared:
             sharing = socket_sharing(owner["pid"], _fd_of(holders, owner["pid"]))
+        device = scope_id = None
+        if diag.ifindex:  # bound to a device: by SO_BINDTODEVICE, or a link-local address's scope
+            device = addresses.device_name(diag.ifindex)
+            scope_id = addresses.scope_of(diag.address, diag.ifindex)
         entry: PortSocket = {
             "proto": diag.proto, "family": diag.family, "address": diag.address,
-            "port": diag.port, "inode": diag.inode, "uid": diag.uid, "netns": netns,
-            "owner": owner, "owner_reason": reason, "other_pids": other_pids,
-            "sharing": sharing,
+            "port": diag.port, "device": device, "scope_id": scope_id, "v6only": diag.v6only,
+            "inode": diag.inode, "uid": diag.uid, "netns": netns, "owner": owner,
+            "owner_reason": reason, "other_pids": other_pids, "sharing": sharing,
         }  # fmt: skip
         result.append(entry)
     result.sort(key=sort_key)
@@ -145,13 +170,33 @@ def _pick_owner(
     return None, pids, HOLDER_EXITED
 
 
-def unreadable_reason(denied: Sequence[int]) -> str:
-    """Why no holder was seen: ``[812]`` → "permission denied reading /proc/812/fd"."""
-    if not denied:
-        return NO_HOLDER
-    if len(denied) == 1:
-        return f"permission denied reading /proc/{denied[0]}/fd"
-    return f"permission denied reading /proc/PID/fd of {len(denied)} processes (first: {denied[0]})"
+def _unheld_reasons(
+    ctx: Context,
+    found: Sequence[netlink.DiagSocket],
+    scan: fdtables.SocketHolders,
+    relist: Optional[Relist],
+) -> Dict[int, str]:
+    """inode → why no holder was seen, for each socket of ``found`` the scan did not place."""
+    unheld = [diag for diag in found if diag.inode not in scan.holders]
+    if not unheld:
+        return {}
+    still_open = {diag.inode for diag in unheld}
+    if relist is not None:
+        still_open &= _inodes(relist, still_open)
+    uids: Dict[int, int] = {}
+    return {
+        diag.inode: fdtables.unheld_reason(ctx, diag.uid, scan.denied, diag.inode in still_open,
+                                           uids)
+        for diag in unheld
+    }  # fmt: skip
+
+
+def _inodes(relist: Relist, otherwise: Set[int]) -> Set[int]:
+    """The inodes ``relist`` lists; ``otherwise`` when sock_diag cannot answer."""
+    try:
+        return {diag.inode for diag in relist()}
+    except netlink.NetlinkError:
+        return otherwise
 
 
 class _IdentityCache(_OwnerByPid):
@@ -317,8 +362,8 @@ def _psutil_entries(
             sharing = socket_sharing(owner["pid"], _fd_of(holders, owner["pid"]))
         entry: PortSocket = {
             "proto": proto, "family": family, "address": address, "port": port,
-            "inode": None, "uid": None, "netns": netns, "owner": owner,
-            "owner_reason": reason, "other_pids": other_pids,
+            "device": None, "scope_id": None, "v6only": None, "inode": None, "uid": None,
+            "netns": netns, "owner": owner, "owner_reason": reason, "other_pids": other_pids,
             "sharing": sharing,
         }  # fmt: skip
         result.append(entry)

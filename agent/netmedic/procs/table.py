@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
+from netmedic.procfs import proc_text
+
 TUN_DEVICE = "/dev/net/tun"
 COMM_LEN = 15  # the kernel cuts /proc/PID/comm at 15 characters
 PF_KTHREAD = 0x00200000  # task flag of kernel threads (include/linux/sched.h)
@@ -68,8 +70,8 @@ def parse_stat(text: str) -> ProcStat:
 def read_stat(proc_dir: str, pid: int) -> Optional[ProcStat]:
     """The stat of ``pid``; None when it is gone or unreadable."""
     try:
-        with open(f"{proc_dir}/{pid}/stat", encoding="utf-8", errors="replace") as fh:
-            return parse_stat(fh.read())
+        with open(f"{proc_dir}/{pid}/stat", "rb") as fh:
+            return parse_stat(proc_text(fh.read()))
     except (OSError, ValueError, IndexError):
         return None
 
@@ -126,12 +128,12 @@ def read_cmdline(proc_dir: str, pid: int) -> Optional[List[str]]:
             data = fh.read()
     except OSError:
         return None
-    return [arg.decode("utf-8", "replace") for arg in data.split(b"\0") if arg]
+    return [proc_text(arg) for arg in data.split(b"\0") if arg]
 
 
 def read_exe(proc_dir: str, pid: int) -> Optional[str]:
     try:
-        return os.readlink(f"{proc_dir}/{pid}/exe")
+        return proc_text(os.readlink(os.fsencode(f"{proc_dir}/{pid}/exe")))
     except OSError:
         return None
 
