@@ -1,4 +1,4 @@
-"""library/netmedic_facts.py: the real agent in this tree, found only at ``agent_path``.
+"""plugins/modules/netmedic_facts.py: the real agent in this tree, found only at ``agent_path``.
 
 The module imports the agent in-process from ``agent_path``; conftest's
 ``run_agent_module`` hides every other copy, so each run uses ``agent_path`` or fails.

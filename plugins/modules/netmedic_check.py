@@ -12,7 +12,7 @@ description:
     to fix; the same judgement as C(netmedic check ID --subject S) on the host.
   - With O(state=absent) (verification) it fails, naming each finding still
     present, unless every listed finding is absent, polling the agent for up to
-    O(wait) seconds. A finding the agent could not evaluate fails too: a fix that
+    O(wait) seconds. A finding the agent could not evaluate fails too, as a fix that
     cannot be checked is not verified.
   - With O(state=query) it only reports; a role run without a plan takes the
     present findings it handles from RV(present).
@@ -52,10 +52,6 @@ options:
       - Use this config (the shape of C(/etc/netmedic/config.yml)) instead of the
         host's file. Unset reads the host's file, as the installed agent does.
     type: dict
-  agent_path:
-    description: Directory that holds the agent's C(netmedic) package.
-    type: path
-    default: /usr/lib/netmedic
 attributes:
   check_mode:
     support: full
@@ -63,6 +59,8 @@ attributes:
     support: none
   platform:
     platforms: posix
+extends_documentation_fragment:
+  - netmedic.remediation.agent
 author:
   - netmedic
 """
@@ -110,11 +108,14 @@ not_evaluated:
   sample: [{id: unit-started-before-dns, subject: null, reason: "units: not collected"}]
 """
 
-import sys
 import time
 from typing import Any, Dict, List, Tuple
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.netmedic.remediation.plugins.module_utils.agent import (
+    AGENT_PATH_SPEC,
+    import_agent,
+)
 
 Answer = Tuple[List[Dict[str, Any]], List[Dict[str, Any]], List[Dict[str, Any]]]
 
@@ -185,7 +186,7 @@ def main() -> None:
             "wait": {"type": "int", "default": 0},
             "delay": {"type": "int", "default": 2},
             "config": {"type": "dict"},
-            "agent_path": {"type": "path", "default": "/usr/lib/netmedic"},
+            **AGENT_PATH_SPEC,
         },
         supports_check_mode=True,
     )
@@ -196,17 +197,9 @@ def main() -> None:
         module.fail_json(
             msg=f"wait must be >= 0 and delay >= 1, got {params['wait']}/{params['delay']}"
         )
-    sys.path.insert(0, params["agent_path"])
-    try:
-        from netmedic import api  # noqa: PLC0415 -- the path is known only now
-        from netmedic.context import Context  # noqa: PLC0415
-    except ImportError as exc:
-        module.fail_json(
-            msg=f"netmedic agent not found under {params['agent_path']}: {exc}; "
-            "install it with the netmedic_agent role or set agent_path"
-        )
+    api, context_module = import_agent(module, "api", "context")
     wanted = [{"id": f["id"], "subject": f.get("subject")} for f in params["findings"]]
-    context = Context(config=params["config"] or {})
+    context = context_module.Context(config=params["config"] or {})
     deadline = time.monotonic() + params["wait"]
     present, absent, not_evaluated = look(api, context, wanted)
     while (

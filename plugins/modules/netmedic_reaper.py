@@ -89,10 +89,6 @@ options:
     type: list
     elements: str
     default: []
-  agent_path:
-    description: Directory that holds the agent's C(netmedic) package.
-    type: path
-    default: /usr/lib/netmedic
 attributes:
   check_mode:
     support: full
@@ -101,6 +97,8 @@ attributes:
     support: none
   platform:
     platforms: linux
+extends_documentation_fragment:
+  - netmedic.remediation.agent
 author:
   - netmedic
 """
@@ -184,10 +182,13 @@ check_mode:
 """
 
 import os
-import sys
 from typing import Any, Dict, List
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.netmedic.remediation.plugins.module_utils.agent import (
+    AGENT_PATH_SPEC,
+    import_agent,
+)
 
 
 def run(module: AnsibleModule, procs: Any) -> Dict[str, Any]:
@@ -276,19 +277,11 @@ def main() -> None:
             "force": {"type": "bool", "default": False},
             "max_targets": {"type": "int", "default": 10},
             "protected_names": {"type": "list", "elements": "str", "default": []},
-            "agent_path": {"type": "path", "default": "/usr/lib/netmedic"},
+            **AGENT_PATH_SPEC,
         },
         supports_check_mode=True,
     )
-    sys.path.insert(0, module.params["agent_path"])
-    try:
-        from netmedic.procs import reap  # noqa: PLC0415 -- the path is known only now
-        from netmedic.procs import table as procs  # noqa: PLC0415
-    except ImportError as exc:
-        module.fail_json(
-            msg=f"netmedic agent not found under {module.params['agent_path']}: {exc}; "
-            "install it with the netmedic_agent role or set agent_path"
-        )
+    reap, procs = import_agent(module, "procs.reap", "procs.table")
     try:
         result = run(module, procs)
     except reap.ReaperError as exc:

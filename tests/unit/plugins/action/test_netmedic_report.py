@@ -1,4 +1,4 @@
-"""The fleet report (playbooks/action_plugins/netmedic_report.py): every host accounted
+"""The fleet report (plugins/action/netmedic_report.py): every host accounted
 for, before/decision/now per finding, counts, and a self-contained HTML page."""
 
 from __future__ import annotations
@@ -8,9 +8,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from conftest import load_plugin
-
-report = load_plugin("playbooks/action_plugins/netmedic_report.py")
+from ansible_collections.netmedic.remediation.plugins.action import netmedic_report as report
 
 RUN: Dict[str, Any] = {
     "id": "20270101T000000Z-1",

@@ -1,4 +1,5 @@
-"""roles/ephemeral_ports/filter_plugins: port entries in, the kernel's list format out.
+"""plugins/filter/ephemeral_ports.py, the ephemeral_ports role's filters: port entries in, the
+kernel's list format out.
 
 ``sysctl_sources`` below is shaped like the agent's ``ephemeral.sysctl_sources``
 (collectors/ephemeral.py): per key the winning file, its value and the files it overrode.
@@ -9,9 +10,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 import pytest
-from conftest import load_plugin
-
-ep = load_plugin("roles/ephemeral_ports/filter_plugins/ephemeral_ports.py")
+from ansible_collections.netmedic.remediation.plugins.filter import ephemeral_ports as ep
 
 VAR = "ephemeral_ports_reserved"
 DROPIN = "/etc/sysctl.d/60-netmedic-ephemeral.conf"

@@ -13,7 +13,7 @@ description:
   - Every netmedic role calls it right after a task that changed something, so
     the log holds exactly the changes made, and a second run adds nothing.
   - In check mode nothing is written; the record that would be written is returned.
-  - The C(remediate) record site.yml writes per applied finding is special: a
+  - The C(remediate) record site.yml writes per applied finding is special; a
     C(failed) one is written as C(refused) when no role recorded a change for that
     finding in this run (O(run_id)), so the loop breaker does not count a run that
     changed nothing (bad input refused before any change).

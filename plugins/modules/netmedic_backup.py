@@ -11,7 +11,7 @@ description:
   - V(state=backup) copies O(paths) into a B(new) directory C(<dest>/<id>) with
     C(manifest.json) (path, sha256, size, mode, owner, group, mtime per file) and
     C(SHA256SUMS) (C(cd <dest>/<id> && sha256sum -c SHA256SUMS) checks it).
-    An existing backup is never overwritten: the directory is built under a
+    An existing backup is never overwritten; the directory is built under a
     hidden temporary name, every copy is re-hashed, and only then renamed
     into place. Each call makes a new backup, so call it only when a change follows.
   - V(state=restored) puts the files of one backup (O(id), default the latest

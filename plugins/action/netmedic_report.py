@@ -246,12 +246,14 @@ def chart_bars(by_status: Mapping[str, int]) -> List[Dict[str, Any]]:
 
 
 def render(name: str, context: Mapping[str, Any]) -> str:
-    """playbooks/templates/<name>.j2 with the report's data (HTML escaped, Markdown not)."""
+    """The collection's playbooks/templates/<name>.j2 with the report's data (HTML escaped,
+    Markdown not)."""
     import jinja2  # noqa: PLC0415 - ansible's own dependency, only needed here
 
-    here = os.path.dirname(os.path.abspath(__file__))
+    # plugins/action/ → the collection root → playbooks/templates
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(os.path.join(here, "..", "templates")),
+        loader=jinja2.FileSystemLoader(os.path.join(root, "playbooks", "templates")),
         autoescape=name.endswith(".html"),
         trim_blocks=True,
         lstrip_blocks=True,

@@ -12,8 +12,9 @@ description:
     as C(ansible_facts.netmedic), the same document C(netmedic facts) prints and
     C(/etc/ansible/facts.d/netmedic.fact) exposes as C(ansible_local.netmedic).
   - Gathering is read-only, so it runs in check mode too.
-  - The agent must be on the target, installed by the C(netmedic_agent) role or
-    present in a checkout named by O(agent_path).
+  - The agent must be on the target, installed by the
+    P(netmedic.remediation.netmedic_agent#role) role or present in a checkout named by
+    O(agent_path).
 options:
   only:
     description: Fact families to gather; all when empty.
@@ -21,10 +22,6 @@ options:
     elements: str
     choices: [ports, units, dns, processes, ephemeral, channels]
     default: []
-  agent_path:
-    description: Directory that holds the agent's C(netmedic) package.
-    type: path
-    default: /usr/lib/netmedic
   diagnose:
     description:
       - Also match the catalog (shipped entries plus C(/etc/netmedic/catalog.d))
@@ -49,6 +46,8 @@ attributes:
     support: full
   platform:
     platforms: posix
+extends_documentation_fragment:
+  - netmedic.remediation.agent
 author:
   - netmedic
 """
@@ -117,9 +116,11 @@ ansible_facts:
         catalog_errors: []
 """
 
-import sys
-
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.netmedic.remediation.plugins.module_utils.agent import (
+    AGENT_PATH_SPEC,
+    import_agent,
+)
 
 
 def main() -> None:
@@ -131,7 +132,7 @@ def main() -> None:
                 "default": [],
                 "choices": ["ports", "units", "dns", "processes", "ephemeral", "channels"],
             },
-            "agent_path": {"type": "path", "default": "/usr/lib/netmedic"},
+            **AGENT_PATH_SPEC,
             "config": {"type": "dict"},
             "diagnose": {"type": "bool", "default": False},
         },
@@ -143,17 +144,11 @@ def main() -> None:
             msg=f"only={module.params['only']} with diagnose=true: the diagnosis needs "
             "every family, so leave only empty"
         )
-    sys.path.insert(0, module.params["agent_path"])
-    try:
-        from netmedic import api  # noqa: PLC0415 -- the path is known only now
-        from netmedic.context import Context  # noqa: PLC0415
-    except ImportError as exc:
-        module.fail_json(
-            msg=f"netmedic agent not found under {module.params['agent_path']}: {exc}; "
-            "install it with the netmedic_agent role or set agent_path"
-        )
+    api, context_module = import_agent(module, "api", "context")
     # An empty config makes the collectors and the diagnosis read the host's file.
-    context = Context(only=module.params["only"] or None, config=module.params["config"] or {})
+    context = context_module.Context(
+        only=module.params["only"] or None, config=module.params["config"] or {}
+    )
     if not module.params["diagnose"]:
         module.exit_json(changed=False, ansible_facts={"netmedic": api.collect(context)})
 
