@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence, TextIO
 
 from netmedic import api, probe
-from netmedic.args import USAGE, UsageError, choice, parse_args
+from netmedic.args import UsageError, choice, command_usage, parse_args
 from netmedic.context import Context
 from netmedic.diagnose import STATUS_NAMES, UNKNOWN, Diagnosis
 
@@ -29,7 +29,7 @@ PROBE_EXIT = {"free": 0, "in_use": 1, "address_not_available": 2}
 
 
 def _usage_error(command: str, exc: Exception) -> int:
-    sys.stderr.write(f"netmedic {command}: {exc}\n\n{USAGE}")
+    sys.stderr.write(f"netmedic {command}: {exc}\n\n{command_usage(command)}")
     return UNKNOWN
 
 

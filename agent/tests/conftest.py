@@ -17,9 +17,9 @@ from netmedic.context import CommandResult, Context
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).resolve().parents[2]
 # The collection netmedic.remediation is the repository; its modules run as scripts here,
-# importing their module_utils through the .collections link (scripts/venv.sh).
+# importing their module_utils through the .ansible/collections link (scripts/venv.sh).
 MODULES = ROOT / "plugins" / "modules"
-COLLECTIONS = ROOT / ".collections"
+COLLECTIONS = ROOT / ".ansible/collections"
 RECORDED_SHOW = FIXTURES / "units" / "systemctl-show.txt"
 NOBODY = 65534
 

@@ -18,7 +18,7 @@ from netmedic.context import Context
 from netmedic.diagnose import diagnose
 from netmedic.registry import FAMILIES
 
-ENVELOPE = {"schema_version", "host", "collected_at", "duration_ms", "errors"}
+ENVELOPE = {"schema_version", "agent_version", "host", "collected_at", "duration_ms", "errors"}
 
 
 def facts_module(tmp_path: Path, check: bool = False, **args: Any) -> Dict[str, Any]:
