@@ -32,7 +32,7 @@ EXIT_USAGE = 2
 
 def cmd_facts(args: Sequence[str], out: TextIO) -> int:
     """``netmedic facts``: collect and print the facts document."""
-    _, options = parse_args(args, (), {"only": "", "format": "json"}, flags=("diagnose",))
+    _positional, options = parse_args(args, (), {"only": "", "format": "json"}, flags=("diagnose",))
     output_format = choice(options["format"], "format", ("json", "yaml"))
     only: Optional[List[str]] = [f for f in options["only"].split(",") if f] or None
     if options["diagnose"] and only:

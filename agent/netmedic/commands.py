@@ -54,7 +54,7 @@ def _read_facts(path: str) -> Optional[Dict[str, Any]]:
 def cmd_diagnose(args: Sequence[str], out: TextIO, ctx: Optional[Context] = None) -> int:
     """``netmedic diagnose``: findings as a table (people) or JSON (machines)."""
     try:
-        _, options = parse_args(args, (), {"format": "table", "facts": "", "config": ""})
+        _positional, options = parse_args(args, (), {"format": "table", "facts": "", "config": ""})
         output_format = choice(options["format"], "format", ("table", "json"))
         host = api.diagnose_host(
             ctx or Context(), facts=_read_facts(options["facts"]), config_path=options["config"]

@@ -219,4 +219,3 @@ def _plain_dumper() -> Type[SafeDumper]:
             return True
 
     return PlainDumper
-

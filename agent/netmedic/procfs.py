@@ -142,5 +142,3 @@ def _unit_of_cgroup(text: str) -> Tuple[Optional[str], Optional[str]]:
         _innermost_unit(named) if named else None
     )
     return unit, container
-
-

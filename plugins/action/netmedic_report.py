@@ -1,3 +1,6 @@
+# Copyright: (c) netmedic contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Action plugin: write the fleet report of one run, on the controller, once.
 
 ``playbooks/plays/report.yml`` runs it once after every batch of site.yml (or
@@ -110,7 +113,8 @@ def site_record(name: str, hv: Mapping[str, Any], run: Mapping[str, Any]) -> Dic
                 record, status="failed", task=failure.get("task"), reason=failure.get("msg")
             )
         return dict(record, status="not run", reason=run.get("stopped") or "never reached")
-    assert isinstance(plan, Mapping)  # a diagnosis comes only with a plan
+    if not isinstance(plan, Mapping):  # a diagnosis comes only with a plan
+        raise AssertionError(f"{name}: a closing diagnosis without a plan")
     before = list(diagnosis.get("findings") or [])
     now: Optional[List[Any]] = before
     status = None
@@ -237,7 +241,7 @@ def summarize(
 def chart_bars(by_status: Mapping[str, int]) -> List[Dict[str, Any]]:
     """Hosts per status as bar geometry for the HTML page's inline SVG chart."""
     shown = [(status, n) for status, n in by_status.items() if n]
-    most = max((n for _, n in shown), default=1)
+    most = max((n for _status, n in shown), default=1)
     return [
         {"status": status, "count": n, "y": 6 + i * 24, "width": max(2, round(300 * n / most)),
          "color": COLORS[status]}

@@ -1,3 +1,6 @@
+# Copyright: (c) netmedic contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Filters of the ephemeral_ports role: port lists in, kernel's list format out.
 
 The kernel prints ``ip_local_reserved_ports`` as sorted, merged ``low-high`` runs

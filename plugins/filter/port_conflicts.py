@@ -1,3 +1,6 @@
+# Copyright: (c) netmedic contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Filters of the port_conflicts role: from the agent's findings to what to do per port.
 
 Whether a port is in conflict is the catalog's call (declared-port-held-by-other,
@@ -135,7 +138,7 @@ def owner_label(owner: Any) -> Optional[str]:
 
 def parse_subject(subject: str) -> Tuple[Optional[int], Optional[str]]:
     """``"1900/udp"`` → ``(1900, "udp")``; anything else → ``(None, None)``."""
-    port, _, proto = str(subject).partition("/")
+    port, _slash, proto = str(subject).partition("/")
     return (int(port), proto) if port.isdigit() and proto in ("tcp", "udp") else (None, None)
 
 

@@ -1,3 +1,6 @@
+# Copyright: (c) netmedic contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Lookup plugin: where this collection keeps the agent it installs."""
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ description:
     where the agent can run straight from the collection.
 options: {}
 author:
-  - netmedic
+  - netmedic contributors (@netmedic)
 """
 
 EXAMPLES = r"""

@@ -1,3 +1,6 @@
+# Copyright: (c) netmedic contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """How netmedic's modules find and import the agent on the target.
 
 The agent is a plain Python package (``netmedic``) that the netmedic_agent role

@@ -1,3 +1,6 @@
+# Copyright: (c) netmedic contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The policy engine of netmedic_plan: the operator's policy checked, the audit log's fix
 attempts counted, one decision per finding and the variables each role is handed.
 

@@ -1,4 +1,7 @@
 #!/usr/bin/python
+# Copyright: (c) netmedic contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible module: append one netmedic audit record (a JSON line) per action."""
 
 from __future__ import annotations
@@ -65,9 +68,12 @@ attributes:
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: posix
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 author:
-  - netmedic
+  - netmedic contributors (@netmedic)
 """
 
 EXAMPLES = r"""

@@ -1,4 +1,7 @@
 #!/usr/bin/python
+# Copyright: (c) netmedic contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible module: gather netmedic facts on the target."""
 
 from __future__ import annotations
@@ -45,11 +48,14 @@ attributes:
   facts:
     support: full
   platform:
+    support: full
     platforms: posix
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.facts
   - netmedic.remediation.agent
 author:
-  - netmedic
+  - netmedic contributors (@netmedic)
 """
 
 EXAMPLES = r"""

@@ -1,4 +1,7 @@
 #!/usr/bin/python
+# Copyright: (c) netmedic contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible module: set or remove one nested key in a JSON file, keeping everything else."""
 
 from __future__ import annotations
@@ -46,9 +49,12 @@ attributes:
   diff_mode:
     support: full
   platform:
+    support: full
     platforms: posix
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 author:
-  - netmedic
+  - netmedic contributors (@netmedic)
 """
 
 EXAMPLES = r"""
@@ -217,12 +223,14 @@ def main() -> None:
     if state == "present":
         changed = not existed or before != value
         if changed:
-            assert parent is not None  # create=True: parent_of made every missing level
+            if parent is None:  # create=True: parent_of made every missing level
+                raise AssertionError(f"{path}: no parent for {key} after creating it")
             parent[key[-1]] = value
     else:
         changed = existed
         if changed:
-            assert parent is not None  # the key existed, so its parent did
+            if parent is None:  # the key existed, so its parent did
+                raise AssertionError(f"{path}: {key} existed without a parent")
             del parent[key[-1]]
     result = {
         "changed": changed,

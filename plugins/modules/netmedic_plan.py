@@ -1,4 +1,7 @@
 #!/usr/bin/python
+# Copyright: (c) netmedic contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible module: diagnose a host and turn its findings and the operator's policy into a plan."""
 
 from __future__ import annotations
@@ -69,11 +72,14 @@ attributes:
   facts:
     support: full
   platform:
+    support: full
     platforms: posix
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.facts
   - netmedic.remediation.agent
 author:
-  - netmedic
+  - netmedic contributors (@netmedic)
 """
 
 EXAMPLES = r"""
@@ -184,7 +190,7 @@ def main() -> None:
             context = context_module.Context()
             installed_config = None
             if params["config"] is not None:
-                installed_config, _ = api.installed_config(context)
+                installed_config, _error = api.installed_config(context)
             state, why = agent_state(
                 params["agent_path"], params["agent_checksum"], params["config"], installed_config
             )

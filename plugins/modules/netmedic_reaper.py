@@ -1,4 +1,7 @@
 #!/usr/bin/python
+# Copyright: (c) netmedic contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible module: signal the lingering processes the agent named, and restore what a
 killed VPN client left; the process layer is the installed agent's (netmedic.procs)."""
 
@@ -96,11 +99,13 @@ attributes:
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: linux
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - netmedic.remediation.agent
 author:
-  - netmedic
+  - netmedic contributors (@netmedic)
 """
 
 EXAMPLES = r"""
@@ -219,7 +224,7 @@ def run(module: AnsibleModule, procs: Any) -> Dict[str, Any]:
         )
     if check_mode:
         for target in targets:
-            target.update(signals=[name for name, _ in target["ladder"]], outcome="would-signal")
+            target.update(signals=[name for name, _grace in target["ladder"]], outcome="would-signal")
     else:
         reap.run_ladder(targets)
     acted = [profiles[name] for name in dict.fromkeys(t["profile"] for t in targets)]

@@ -1,4 +1,7 @@
 #!/usr/bin/python
+# Copyright: (c) netmedic contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Documentation of the netmedic_report action (plugins/action/netmedic_report.py runs it)."""
 
 from __future__ import annotations
@@ -46,15 +49,23 @@ options:
 attributes:
   action:
     support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
   check_mode:
     support: full
     details: The report is written in check mode too; no host is changed.
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: posix
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 author:
-  - netmedic
+  - netmedic contributors (@netmedic)
 """
 
 EXAMPLES = r"""
@@ -73,12 +84,12 @@ RETURN = r"""
 report_dir:
   description: The directory the report was written to.
   returned: success
-  type: path
+  type: str
   sample: /srv/netmedic/reports/20261122T040000Z
 summary_md:
   description: The path of C(summary.md).
   returned: success
-  type: path
+  type: str
   sample: /srv/netmedic/reports/20261122T040000Z/summary.md
 stats:
   description: The run's counts, as C(set_stats) hands them to AWX workflows.

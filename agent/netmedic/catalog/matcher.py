@@ -244,14 +244,14 @@ def evaluate(cond: Condition, scope: Scope, params: Mapping[str, Any]) -> bool:
         return any(evaluate(part, scope, params) for part in cond.conditions)
     if isinstance(cond, Not):
         return not evaluate(cond.condition, scope, params)
-    matched = (True for _ in bind(cond.loop, scope, params))
+    matched = (True for _binding in bind(cond.loop, scope, params))
     if cond.kind == "some":
         return any(matched)
     if cond.kind == "none":
         return not any(matched)
     # every: no item fails the filter (vacuously true over an empty list)
     total = len(items(cond.loop.over, scope))
-    return sum(1 for _ in bind(cond.loop, scope, params)) == total
+    return sum(1 for _binding in bind(cond.loop, scope, params)) == total
 
 
 def bind(loop: Loop, scope: Scope, params: Mapping[str, Any]) -> Iterator[Dict[str, Any]]:

@@ -244,7 +244,7 @@ def _article(noun: str) -> str:
 
 def _describe(results: List[Tuple[Mapping[str, Any], List[SchemaIssue]]]) -> str:
     forms = []
-    for schema, _ in results:
+    for schema, _issues in results:
         required = schema.get("required")
         shape = "{" + ", ".join(required) + ", ...}" if required else schema.get("type", "any")
         forms.append(str(shape))

@@ -39,7 +39,7 @@ def plan(
         "agent": "current",
         "decisions": [
             {"id": f["id"], "subject": f["subject"], "decision": d, "reason": "r"}
-            for f, (_, d) in zip(findings, decisions or [])
+            for f, (_id, d) in zip(findings, decisions or [])
         ],
         "roles": roles or {},
         "ansible_facts": {
