@@ -15,7 +15,7 @@ GET_PIP_ONLY = ("--no-setuptools", "--no-wheel")
 
 
 def main():
-    """``get_pip.py [pip options] pip==X`` → ensurepip, then ``pip install [pip options] pip==X``."""
+    """``get_pip.py [options] pip==X`` → ensurepip, then ``pip install [options] pip==X``."""
     args = [arg for arg in sys.argv[1:] if arg not in GET_PIP_ONLY]
     subprocess.check_call([sys.executable, "-m", "ensurepip", "--default-pip"])
     subprocess.check_call([sys.executable, "-m", "pip", "install", *args])

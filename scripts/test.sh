@@ -30,7 +30,7 @@ lint() {
   local rc=0
   yamllint --strict . || rc=1
   ansible-lint --profile production || rc=1
-  ruff check agent bench plugins tests || rc=1
+  ruff check agent bench plugins tests scripts || rc=1
   mypy || rc=1
   return $rc
 }

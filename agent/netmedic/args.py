@@ -46,7 +46,9 @@ USAGE = (
     "usage: netmedic <command> [options]\n"
     "       netmedic --version\n"
     "       netmedic <command> --help\n\ncommands:\n"
-    + "".join(f"  {synopsis}\n{_indent(what, '        ')}" for synopsis, what in COMMAND_USAGE.values())
+    + "".join(
+        f"  {synopsis}\n{_indent(what, '        ')}" for synopsis, what in COMMAND_USAGE.values()
+    )
 )
 
 

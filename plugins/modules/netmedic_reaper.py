@@ -224,7 +224,8 @@ def run(module: AnsibleModule, procs: Any) -> Dict[str, Any]:
         )
     if check_mode:
         for target in targets:
-            target.update(signals=[name for name, _grace in target["ladder"]], outcome="would-signal")
+            signals = [name for name, _grace in target["ladder"]]
+            target.update(signals=signals, outcome="would-signal")
     else:
         reap.run_ladder(targets)
     acted = [profiles[name] for name in dict.fromkeys(t["profile"] for t in targets)]
