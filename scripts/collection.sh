@@ -38,49 +38,43 @@ grep -qx "agent/netmedic/__init__.py" "$scratch/contents" \
   || { echo "collection: the agent (agent/netmedic) is not in the tarball" >&2; exit 1; }
 
 step "install: the tarball, a requirements.yml entry, the git checkout"
-quiet ansible-galaxy collection install -p "$scratch/collections" "$tarball" >/dev/null
-cat >"$scratch/requirements.yml" <<EOF
----
-collections:
-  - name: $tarball
-    type: file
-EOF
-quiet ansible-galaxy collection install -r "$scratch/requirements.yml" -p "$scratch/from-requirements" >/dev/null
-quiet ansible-galaxy collection install -p "$scratch/from-git" "git+file://$repo,HEAD" >/dev/null
-for path in collections from-requirements from-git; do
-  installed=$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["collection_info"]["version"])' \
-    "$scratch/$path/ansible_collections/netmedic/remediation/MANIFEST.json")
-  [ "$installed" = "$version" ] \
-    || { echo "collection: $path installed $installed, not $version" >&2; exit 1; }
-done
+# From a directory outside the repository (whose ansible.cfg finds the checkout's link),
+# each into a scratch path of its own; --force: the machine may hold the collection elsewhere.
+mkdir "$scratch/outside"
+cd "$scratch/outside"
+install_into() {  # install_into PATH SOURCE...: ansible-galaxy collection install SOURCE... into PATH
+  local path=$scratch/$1 got; shift
+  ANSIBLE_COLLECTIONS_PATH=$path quiet ansible-galaxy collection install --force -p "$path" "$@" >/dev/null
+  got=$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["collection_info"]["version"])' \
+    "$path/ansible_collections/netmedic/remediation/MANIFEST.json")
+  [ "$got" = "$version" ] || { echo "collection: installing $* gave $got, not $version" >&2; return 1; }
+}
+install_into collections "$tarball"
+printf -- '---\ncollections:\n  - name: %s\n    type: file\n' "$tarball" >"$scratch/requirements.yml"
+install_into from-requirements -r "$scratch/requirements.yml"
+install_into from-git "git+file://$repo,HEAD"
 
 # Everything from here reads the installed tarball only: no ansible.cfg, no checkout.
 installed=$scratch/collections/ansible_collections/netmedic/remediation
 export ANSIBLE_COLLECTIONS_PATH=$scratch/collections
-mkdir "$scratch/outside"
-cd "$scratch/outside"
 
 step "ansible-doc every module, role and plugin by FQCN"
-doc() {  # doc TYPE: render each netmedic.remediation plugin of TYPE; none may fail or warn
-  local type=$1 names
-  names=$(quiet ansible-doc -t "$type" -l netmedic.remediation --json | python -c 'import json, sys; print(" ".join(sorted(json.load(sys.stdin))))')
-  [ -n "$names" ] || { echo "collection: ansible-doc lists no $type of netmedic.remediation" >&2; return 1; }
-  for name in $names; do
-    if ! quiet ansible-doc -t "$type" "$name" >"$scratch/doc.txt" 2>&1 || grep -q -e WARNING -e ERROR "$scratch/doc.txt"; then
-      echo "collection: ansible-doc -t $type $name:" >&2; cat "$scratch/doc.txt" >&2; return 1
-    fi
-  done
+doc() {  # doc TYPE COUNT: all COUNT plugins of TYPE listed, and rendered without a warning
+  local type=$1 count=$2 names
+  names=$(quiet ansible-doc -t "$type" -l netmedic.remediation --json \
+    | python -c 'import json, sys; print(" ".join(sorted(json.load(sys.stdin))))')
+  [ "$(wc -w <<<"$names")" -eq "$count" ] \
+    || { echo "collection: ansible-doc lists $type '$names', not $count of them" >&2; return 1; }
+  # shellcheck disable=SC2086 # one name per word
+  if ! quiet ansible-doc -t "$type" $names >"$scratch/doc.txt" 2>&1 \
+     || grep -q -e WARNING -e ERROR "$scratch/doc.txt"; then
+    echo "collection: ansible-doc -t $type $names:" >&2; cat "$scratch/doc.txt" >&2; return 1
+  fi
   echo "$type: $names"
 }
-doc module
-doc role
-doc lookup
-modules=$(cd "$installed/plugins/modules" && ls -- *.py | wc -l)
-roles=$(cd "$installed/roles" && ls | wc -l)
-[ "$(quiet ansible-doc -t module -l netmedic.remediation --json | python -c 'import json, sys; print(len(json.load(sys.stdin)))')" = "$modules" ] \
-  || { echo "collection: ansible-doc does not list all $modules modules" >&2; exit 1; }
-[ "$(quiet ansible-doc -t role -l netmedic.remediation --json | python -c 'import json, sys; print(len(json.load(sys.stdin)))')" = "$roles" ] \
-  || { echo "collection: ansible-doc does not list all $roles roles" >&2; exit 1; }
+doc module "$(find "$installed/plugins/modules" -name '*.py' | wc -l)"
+doc role "$(find "$installed/roles" -mindepth 1 -maxdepth 1 -type d | wc -l)"
+doc lookup "$(find "$installed/plugins/lookup" -name '*.py' | wc -l)"
 
 step "outside the repository: netmedic_agent and netmedic_facts on localhost"
 # The role installs for real: its command and /etc/netmedic are fixed paths. On a machine
