@@ -126,10 +126,23 @@ print(get_venv_packages(types.SimpleNamespace(version="3.11"))["pip"])')
 mkdir -p ~/.ansible/test/cache
 cp "$repo/scripts/get_pip_offline.py" ~/.ansible/test/cache/"get_pip_${pip_version//./_}.py"
 cd "$installed"
-pythons=$(for v in $controller_pythons $target_pythons; do echo "$v"; done | sort -uV)
-for v in $pythons; do
-  command -v "python$v" >/dev/null || { echo "collection: python$v is missing (ansible-test needs it)" >&2; exit 1; }
+# ansible-test finds each Python as pythonX.Y on PATH: link the real interpreters (a pyenv
+# shim answers to every name but runs only the versions pyenv has enabled).
+python_for() {  # python_for X.Y: a working interpreter of that version
+  local candidate
+  for candidate in "$(command -v "python$1" || :)" ~/.pyenv/versions/"$1".*/bin/"python$1" "/usr/bin/python$1"; do
+    if [ -x "$candidate" ] && "$candidate" -c '' 2>/dev/null; then echo "$candidate"; return; fi
+  done
+  echo "collection: no working python$1 (NETMEDIC_TARGET_PYTHONS and NETMEDIC_CONTROLLER_PYTHONS" \
+    "name the Pythons to test)" >&2
+  return 1
+}
+mkdir "$scratch/bin"
+for v in $(printf '%s\n' $controller_pythons $target_pythons | sort -uV); do
+  interpreter=$(python_for "$v")
+  ln -s "$interpreter" "$scratch/bin/python$v"
 done
+export PATH="$scratch/bin:$PATH"
 # Controller-side tests once, on the controller's Python; compile and import (the ones that
 # differ per Python) on every Python the modules support.
 ansible-test sanity --venv --python "$(echo "$controller_pythons" | cut -d' ' -f1)" --color no \
