@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv/bin
 
-.PHONY: run test lint pytest molecule images lab lab-down bench bench-fleet venv
+.PHONY: run test lint pytest collection molecule images lab lab-down bench bench-fleet venv
 
 run:  ## Diagnose this machine and show the remediation plan (check mode, no changes)
 	@scripts/venv.sh runtime
@@ -19,6 +19,10 @@ lint:
 pytest:
 	@scripts/venv.sh test
 	$(VENV)/pytest
+
+collection:  ## Build the collection tarball, use it from outside the repository, ansible-test it
+	@scripts/venv.sh test
+	@scripts/collection.sh
 
 images:
 	@scripts/lab.sh images

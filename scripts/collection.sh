@@ -174,9 +174,11 @@ ee_check "PyYAML" _build/requirements.txt "^PyYAML"
 ee_check "tar" _build/bindep.txt "^tar "
 cmp -s "$tarball" "$ee/_build/collections/netmedic-remediation-$version.tar.gz" \
   || { echo "collection: the EE context does not carry this tarball" >&2; exit 1; }
-python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
-  --target "$scratch/pip" "$repo" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" >&2 || :; }
-got=$(PYTHONPATH="$scratch/pip" "$scratch/pip/bin/netmedic" --version)
+# The README's way to the command: a virtual environment and `pip install .` of the checkout.
+python -m venv "$scratch/venv"
+"$scratch/venv/bin/pip" install --quiet --disable-pip-version-check "$repo" 2>&1 \
+  | { grep -v "is ignored: it is neither a file nor a directory" >&2 || :; }
+got=$("$scratch/venv/bin/netmedic" --version)
 [ "$got" = "netmedic $version" ] \
   || { echo "collection: pip install . gives '$got', not 'netmedic $version'" >&2; exit 1; }
 echo "collection: netmedic.remediation $version builds, installs and passes from outside the repository"
