@@ -113,10 +113,13 @@ done
 flock -u 8
 [ $status -eq 0 ] || exit 1
 
-step "outside the repository: netmedic.remediation.site --check on localhost"
-# Check mode diagnoses with a scratch copy of the agent the installed collection packs.
-run_outside "$scratch/site.log" netmedic.remediation.site --check -e netmedic_report_root="$scratch/reports"
-ls "$scratch"/reports/*/localhost.json >/dev/null
+step "outside the repository: the collection's playbooks on localhost"
+# A playbook importing netmedic.remediation.site, in check mode: it diagnoses with a
+# scratch copy of the agent the installed collection packs. Then facts.yml by its FQCN.
+cp "$repo/tests/collection/site.yml" site.yml
+run_outside "$scratch/site.log" site.yml --check -e netmedic_report_root="$scratch/reports/site"
+run_outside "$scratch/facts.log" netmedic.remediation.facts -e netmedic_report_root="$scratch/reports/facts"
+ls "$scratch"/reports/{site,facts}/*/localhost.json >/dev/null
 
 step "ansible-test sanity and units on the installed collection"
 # ansible-test fetches get-pip.py from ci-files.testing.ansible.com to start each virtual
