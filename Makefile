@@ -46,4 +46,4 @@ bench:  ## Port-owner benchmark against ss, psutil and listen_ports_facts
 
 bench-fleet:  ## site.yml and facts.yml on the lab fleet against `ansible -m setup` (after make lab)
 	@scripts/venv.sh test
-	$(VENV)/python bench/compare_fleet.py
+	$(VENV)/python bench/compare_fleet.py --profile

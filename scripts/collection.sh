@@ -77,12 +77,12 @@ doc role "$(find "$installed/roles" -mindepth 1 -maxdepth 1 -type d | wc -l)"
 doc lookup "$(find "$installed/plugins/lookup" -name '*.py' | wc -l)"
 
 step "outside the repository: netmedic_agent and netmedic_facts on localhost"
-# The role installs for real: its command and /etc/netmedic are fixed paths. On a machine
-# that already has them this stage would overwrite someone's agent: it refuses instead.
-# One run at a time (the paths are this machine's).
+# The role installs for real: its command, /etc/netmedic and its logrotate file are fixed
+# paths. On a machine that already has them this stage would overwrite someone's agent:
+# it refuses instead. One run at a time (the paths are this machine's).
 exec 8>/tmp/netmedic-collection-localhost.lock
 flock 8
-for path in /usr/local/bin/netmedic /etc/netmedic; do
+for path in /usr/local/bin/netmedic /etc/netmedic /etc/logrotate.d/netmedic; do
   if [ -e "$path" ]; then
     echo "collection: $path exists; the localhost test installs and removes the agent there," \
       "so it runs only where netmedic is not installed" >&2
@@ -107,7 +107,7 @@ if [ $status -eq 0 ]; then
 fi
 # Whatever happened: the role's state=absent removes what the run installed.
 run_outside "$scratch/absent.log" playbook.yml -e netmedic_agent_state=absent || status=1
-for path in /usr/local/bin/netmedic /etc/netmedic "$scratch/agent"; do
+for path in /usr/local/bin/netmedic /etc/netmedic /etc/logrotate.d/netmedic "$scratch/agent"; do
   [ ! -e "$path" ] || { echo "collection: state=absent left $path" >&2; status=1; }
 done
 flock -u 8

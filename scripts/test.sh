@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `make test`: everything, on a fresh Debian/Ubuntu machine, as root.
-# Stages: setup (venv, docker engine, images) → lint → pytest → collection (the tarball
-# built, installed and used from outside the repository, ansible-test sanity and units)
-# → run (`make run` on this machine) → molecule (both distros) → lab (the fleet, planted
-# and healed).
+# Stages: setup (venv, browser engine, docker engine, images) → lint → pytest →
+# collection (the tarball built, installed and used from outside the repository,
+# ansible-test sanity and units) → run (`make run` on this machine) → molecule (both
+# distros) → lab (the fleet, planted and healed).
 # Every stage prints its wall time; any failure fails the run with its reason.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -46,8 +46,17 @@ lab() {
   return $rc
 }
 
+# The report's page is tested in a real browser engine (agent/tests/test_report.py).
+browser() {
+  command -v chromium-headless-shell >/dev/null && return 0
+  echo "setup: installing chromium-headless-shell (Debian) for the report's browser test"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q chromium-headless-shell >/dev/null \
+    || { apt-get update -q >/dev/null && apt-get install -y -q chromium-headless-shell >/dev/null; }
+}
+
 setup() {
-  scripts/venv.sh test && scripts/lab.sh images
+  scripts/venv.sh test && browser && scripts/lab.sh images
 }
 
 # The engine we start is ours to stop; one that was already running is left alone.

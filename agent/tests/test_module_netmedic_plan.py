@@ -71,7 +71,9 @@ def test_module_plans_in_check_mode_and_hands_each_role_its_findings(tmp_path: P
         ({"allow_destructive": "id"}, "netmedic_policy.allow_destructive must be a list"),
         ({"auto": [""]}, "netmedic_policy.auto must be a list of non-empty strings"),
         ({"max_fixes": 0}, "netmedic_policy.max_fixes must be a whole number >= 1"),
-        ({"window_hours": True}, "netmedic_policy.window_hours must be a whole number >= 1"),
+        ({"window_hours": True}, "netmedic_policy.window_hours must be a whole number from 1"),
+        # Longer than the week of audit log the loop breaker can read after a rotation.
+        ({"window_hours": 169}, "window_hours must be a whole number from 1 to 168, got 169"),
         ({"max_fix": 2}, "netmedic_policy.max_fix: unknown key"),
     ],
 )

@@ -1,5 +1,6 @@
 """One version for the agent and the collection that ships it: netmedic.__version__,
-galaxy.yml, the facts document, ``netmedic --version`` and the changelog's latest release."""
+galaxy.yml, the facts document, ``netmedic --version``, the changelog's latest release and
+the tarball execution-environment.yml installs."""
 
 from __future__ import annotations
 
@@ -17,6 +18,15 @@ from netmedic.context import Context
 def test_the_collection_and_the_agent_have_one_version() -> None:
     galaxy = yaml.safe_load((ROOT / "galaxy.yml").read_text(encoding="utf-8"))
     assert galaxy["version"] == netmedic.__version__
+
+
+def test_the_execution_environment_installs_this_version_s_tarball() -> None:
+    ee = yaml.safe_load((ROOT / "execution-environment.yml").read_text(encoding="utf-8"))
+    tarball = f"netmedic-remediation-{netmedic.__version__}.tar.gz"
+    assert [c["name"] for c in ee["dependencies"]["galaxy"]["collections"]] == [
+        f"collections/{tarball}"
+    ]
+    assert [f["src"] for f in ee["additional_build_files"]] == [tarball]
 
 
 def test_the_changelog_s_latest_release_is_the_version() -> None:

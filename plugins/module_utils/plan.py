@@ -30,6 +30,10 @@ POLICY_DEFAULTS: Dict[str, Any] = {
 }
 BUNDLE_STAMP = "netmedic-bundle.sha256"  # written by the netmedic_agent role beside the package
 
+# The audit log rotates weekly and the previous week stays readable beside it
+# (netmedic_agent's logrotate config): the loop breaker can look back one week.
+MAX_WINDOW_HOURS = 7 * 24
+
 # Fix attempts per (finding id, subject) within the window.
 Fixes = Dict[Tuple[str, Optional[str]], int]
 
@@ -68,11 +72,12 @@ def check_policy(policy: Any) -> Tuple[Dict[str, Any], List[str]]:
             )
         else:
             checked[key] = list(value)
-    for key in ("max_fixes", "window_hours"):
+    for key, most in (("max_fixes", None), ("window_hours", MAX_WINDOW_HOURS)):
         value = policy.get(key, POLICY_DEFAULTS[key])
         number = _whole_number(value)
-        if number is None or number < 1:
-            problems.append(f"netmedic_policy.{key} must be a whole number >= 1, got {value!r}")
+        if number is None or number < 1 or (most is not None and number > most):
+            bounds = ">= 1" if most is None else f"from 1 to {most}"
+            problems.append(f"netmedic_policy.{key} must be a whole number {bounds}, got {value!r}")
         else:
             checked[key] = number
     return checked, problems
@@ -96,16 +101,19 @@ def recent_fixes(path: str, window_hours: int, now: float) -> Fixes:
     ``{"time": "2026-11-22T04:00:00Z", "role": "site", "action": "remediate",
     "finding": "x", "subject": "a.service", "result": "failed"}`` counts one attempt
     at ``("x", "a.service")`` when it is younger than ``window_hours``; a
-    ``refused`` one (the role changed nothing) does not. The roles' own records
+    ``refused`` one (the role changed nothing) does not; ``path.1``, the week
+    logrotate moved aside, counts like the current log. The roles' own records
     (one per action) are not counted: a rollback writes five of them.
     """
     counts: Fixes = {}
     since = now - window_hours * 3600
-    try:
-        with open(path, encoding="utf-8") as log:
-            lines = log.readlines()
-    except FileNotFoundError:
-        return counts
+    lines: List[str] = []
+    for part in (path + ".1", path):  # the week logrotate moved aside, then the current one
+        try:
+            with open(part, encoding="utf-8") as log:
+                lines.extend(log.readlines())
+        except FileNotFoundError:
+            continue
     for line in lines:
         try:
             record = json.loads(line)

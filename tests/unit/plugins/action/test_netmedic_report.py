@@ -3,7 +3,10 @@ for, before/decision/now per finding, counts, and a self-contained HTML page."""
 
 from __future__ import annotations
 
+import html
 import json
+import shutil
+import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -212,3 +215,48 @@ def test_the_report_files_one_per_host_and_a_self_contained_page(tmp_path: Path)
     assert {"chart", "status-counts", "findings", "hosts"} <= set(page.ids)
     assert page.external == [] and page.bars == {"findings": "1", "unreachable": "1"}
     assert "1900/udp &lt;&amp;&gt;" in (run_dir / "summary.html").read_text()
+
+
+# In a real browser engine (Debian's chromium-headless-shell, which make test installs):
+# the page loads no resource, the chart's bars are laid out in the SVG namespace with
+# widths that grow with their counts, and every table row renders. The probe script is
+# appended to a copy of the page, so the page itself stays script-free.
+BROWSER = "chromium-headless-shell"
+PROBE = """<script>
+const bars = [...document.querySelectorAll('#chart rect.bar')].map(r => ({
+  status: r.dataset.status, count: Number(r.dataset.count),
+  width: r.getBoundingClientRect().width, svg: r.namespaceURI.endsWith('/svg')}));
+const rows = id => [...document.querySelectorAll('#' + id + ' tr')]
+  .filter(tr => tr.getBoundingClientRect().height > 0).length;
+document.body.insertAdjacentHTML('beforeend', '<pre id="probe"></pre>');
+document.getElementById('probe').textContent = JSON.stringify({
+  bars, resources: performance.getEntriesByType('resource').length,
+  rows: {counts: rows('status-counts'), findings: rows('findings'), hosts: rows('hosts')}});
+</script>"""
+
+
+def test_the_page_renders_in_a_browser_engine(tmp_path: Path) -> None:
+    browser = shutil.which(BROWSER)
+    assert browser, f"{BROWSER} is not installed (make test installs it: apt-get install {BROWSER})"
+    held = finding("held", "1900/udp", "critical")
+    hostvars = {
+        "a": {"netmedic_plan": plan([held], [("held", "approval")])},
+        "b": {"netmedic_plan": plan([held], [("held", "approval")])},
+        "c": {"netmedic_plan": {"unreachable": True, "msg": "down"}},
+    }
+    run_dir = tmp_path / RUN["started"]
+    report.write_report(str(run_dir), RUN, report.build_records("site", hostvars, hostvars, RUN))
+    page = tmp_path / "probe.html"
+    page.write_text((run_dir / "summary.html").read_text().replace("</body>", PROBE + "</body>"))
+    dom = subprocess.run(
+        [browser, "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout
+    # The last <pre id="probe">: the script's own text names it first.
+    probe = json.loads(html.unescape(dom.rsplit('<pre id="probe">', 1)[1].split("</pre>")[0]))
+    assert probe["resources"] == 0
+    widths = {bar["status"]: bar["width"] for bar in probe["bars"] if bar["svg"]}
+    assert set(widths) == {"findings", "unreachable"}
+    assert widths["findings"] > widths["unreachable"] > 0
+    # Header rows included: two statuses, two hosts' one finding each, three hosts.
+    assert probe["rows"] == {"counts": 3, "findings": 3, "hosts": 4}

@@ -156,6 +156,21 @@ def test_policy_defaults_fill_missing_keys_and_whole_number_strings_pass() -> No
     assert plan.check_policy(None) == (plan.POLICY_DEFAULTS, [])
 
 
+def test_loop_breaker_reads_the_week_logrotate_moved_aside(tmp_path: Path) -> None:
+    log = tmp_path / "actions.jsonl"
+    (tmp_path / "actions.jsonl.1").write_text(
+        "".join(audit_line("unit-started-before-dns", hours) + "\n" for hours in (30, 200))
+    )
+    log.write_text(audit_line("unit-started-before-dns", 1) + "\n")
+    assert plan.recent_fixes(str(log), 168, NOW) == {
+        ("unit-started-before-dns", "multipassd.service"): 2
+    }
+    log.unlink()  # rotated and nothing appended since
+    assert plan.recent_fixes(str(log), 168, NOW) == {
+        ("unit-started-before-dns", "multipassd.service"): 1
+    }
+
+
 def test_a_refused_fix_is_no_attempt(tmp_path: Path) -> None:
     log = tmp_path / "actions.jsonl"
     log.write_text(
