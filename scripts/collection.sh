@@ -5,7 +5,8 @@
 #  2. ansible-doc every module, role and plugin by FQCN from the installed tarball;
 #  3. from a directory outside the repository without ansible.cfg: a playbook applying
 #     netmedic.remediation.netmedic_agent and netmedic.remediation.netmedic_facts on
-#     localhost (then the role's state=absent), and netmedic.remediation.site --check;
+#     localhost (then the role's state=absent), one importing netmedic.remediation.site
+#     (--check), and netmedic.remediation.facts;
 #  4. ansible-test sanity and units on the installed copy (what Galaxy imports);
 #  5. antsibull-changelog lint, ansible-builder create (the context only, see
 #     execution-environment.yml), `pip install .` giving the netmedic command.
@@ -17,8 +18,9 @@ export PATH="$repo/.venv/bin:$PATH"
 version=$(python -c 'import yaml; print(yaml.safe_load(open("galaxy.yml"))["version"])')
 scratch=$(mktemp -d /tmp/netmedic-collection.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
-# ansible-test's controller Pythons (ansible-core 2.19) and the modules' (tests/config.yml).
-controller_pythons=${NETMEDIC_CONTROLLER_PYTHONS:-3.11}
+# ansible-test's Pythons: the controller's (this venv's) for the controller-side tests,
+# and every one the modules support (tests/config.yml) for compile and import.
+controller_python=${NETMEDIC_CONTROLLER_PYTHON:-3.11}
 target_pythons=${NETMEDIC_TARGET_PYTHONS:-3.9 3.10 3.11 3.12 3.13}
 
 step() { echo "--- collection: $*"; }
@@ -136,24 +138,24 @@ python_for() {  # python_for X.Y: a working interpreter of that version
   for candidate in "$(command -v "python$1" || :)" ~/.pyenv/versions/"$1".*/bin/"python$1" "/usr/bin/python$1"; do
     if [ -x "$candidate" ] && "$candidate" -c '' 2>/dev/null; then echo "$candidate"; return; fi
   done
-  echo "collection: no working python$1 (NETMEDIC_TARGET_PYTHONS and NETMEDIC_CONTROLLER_PYTHONS" \
+  echo "collection: no working python$1 (NETMEDIC_TARGET_PYTHONS and NETMEDIC_CONTROLLER_PYTHON" \
     "name the Pythons to test)" >&2
   return 1
 }
 mkdir "$scratch/bin"
-for v in $(printf '%s\n' $controller_pythons $target_pythons | sort -uV); do
+for v in $(printf '%s\n' "$controller_python" $target_pythons | sort -uV); do
   interpreter=$(python_for "$v")
   ln -s "$interpreter" "$scratch/bin/python$v"
 done
 export PATH="$scratch/bin:$PATH"
 # Controller-side tests once, on the controller's Python; compile and import (the ones that
 # differ per Python) on every Python the modules support.
-ansible-test sanity --venv --python "$(echo "$controller_pythons" | cut -d' ' -f1)" --color no \
+ansible-test sanity --venv --python "$controller_python" --color no \
   --skip-test compile --skip-test import
 for v in $target_pythons; do
   ansible-test sanity --venv --python "$v" --color no --test compile --test import
 done
-ansible-test units --venv --python "$(echo "$controller_pythons" | cut -d' ' -f1)" --color no
+ansible-test units --venv --python "$controller_python" --color no
 cd "$scratch/outside"
 
 step "changelog, execution environment, the agent as a Python package"
