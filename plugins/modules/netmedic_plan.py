@@ -26,7 +26,7 @@ options:
       - The inventory's C(netmedic_policy). Keys C(auto) (roles or finding ids that
         may be applied without approval), C(allow_destructive) (finding ids whose
         destructive fix is approved for this host), C(max_fixes) and
-        C(window_hours) (the loop breaker, at most 168: the audit log it reads
+        C(window_hours) (the loop breaker, at most 168 as the audit log it reads
         rotates weekly). Missing keys take the defaults
         C(auto=[]), C(allow_destructive=[]), C(max_fixes=3), C(window_hours=24).
       - Validated strictly; a wrong key or type fails naming C(netmedic_policy.<key>).
