@@ -255,7 +255,7 @@ def test_the_page_renders_in_a_browser_engine(tmp_path: Path) -> None:
     # The last <pre id="probe">: the script's own text names it first.
     probe = json.loads(html.unescape(dom.rsplit('<pre id="probe">', 1)[1].split("</pre>")[0]))
     assert probe["resources"] == 0
-    widths = {bar["status"]: bar["width"] for bar in probe["bars"] if bar["svg"]}
+    widths = {drawn["status"]: drawn["width"] for drawn in probe["bars"] if drawn["svg"]}
     assert set(widths) == {"findings", "unreachable"}
     assert widths["findings"] > widths["unreachable"] > 0
     # Header rows included: two statuses, two hosts' one finding each, three hosts.
