@@ -14,7 +14,7 @@ test:  ## Lint, pytest and every molecule scenario on bookworm and trixie
 lint:
 	@scripts/venv.sh test
 	$(VENV)/yamllint --strict . && $(VENV)/ansible-lint --profile production \
-	  && $(VENV)/ruff check agent bench plugins tests scripts && $(VENV)/mypy
+	  && $(VENV)/ruff check agent bench plugins tests scripts extensions && $(VENV)/mypy
 
 pytest:
 	@scripts/venv.sh test

@@ -10,7 +10,7 @@ background noise hits every command alike, it times on the same hosts:
    the fleet report;
 3. ``playbooks/site.yml`` on the healed fleet: the same plus the policy plan and
    the verification steps, with nothing left to fix (the steady state of a
-   scheduled run).
+   scheduled run). One untimed site.yml run heals the fleet first.
 
 Wall time is measured around each whole command; CPU is the controller's
 (user + system of ansible and its workers, from wait4), not the containers'.
@@ -63,6 +63,15 @@ def commands(limit: str, reports: str) -> List[Tuple[str, List[str]]]:
         (FACTS, [*playbook, str(REPO / "playbooks/facts.yml")]),
         (SITE, [*playbook, str(REPO / "playbooks/site.yml")]),
     ]
+
+
+def heal(cmds: List[Tuple[str, List[str]]], env: Dict[str, str]) -> float:
+    """One untimed site.yml first: the rounds time the steady state, not the fix of
+    whatever the lab left planted (make lab ends with the VPN incident planted again)."""
+    sample, text = run_once(dict(cmds)[SITE], env)
+    if sample.returncode != 0:
+        raise SystemExit(f"the healing site.yml failed (rc {sample.returncode}): {text[-2000:]}")
+    return round(sample.wall, 3)
 
 
 def measure(cmds: List[Tuple[str, List[str]]], runs: int, env: Dict[str, str]) -> Dict[str, Any]:
@@ -171,6 +180,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     started, load_start = time.time(), os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="netmedic-bench-reports.") as reports:
         cmds = commands(args.limit, reports)
+        warmup = heal(cmds, env)
         results = measure(cmds, args.runs, env)
         tasks = profile(cmds, env) if args.profile else {}
     ratios = {name: round(paired_ratio(results[name], results[SETUP]), 3) for name in TARGETS}
@@ -178,6 +188,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "command": " ".join(["bench/compare_fleet.py", *(sys.argv[1:] if argv is None else argv)]),
         "hosts": hosts,
         "forks": args.forks,
+        "healing_site_wall_s": warmup,
         "results": results,
         "ratios_to_setup_paired": ratios,
         "targets": TARGETS,

@@ -32,7 +32,7 @@ lint() {
   local rc=0
   yamllint --strict . || rc=1
   ansible-lint --profile production || rc=1
-  ruff check agent bench plugins tests scripts || rc=1
+  ruff check agent bench plugins tests scripts extensions || rc=1
   mypy || rc=1
   return $rc
 }
@@ -46,17 +46,20 @@ lab() {
   return $rc
 }
 
-# The report's page is tested in a real browser engine (agent/tests/test_report.py).
-browser() {
-  command -v chromium-headless-shell >/dev/null && return 0
-  echo "setup: installing chromium-headless-shell (Debian) for the report's browser test"
+# need COMMAND PACKAGE: install Debian's PACKAGE when COMMAND is missing.
+need() {
+  command -v "$1" >/dev/null && return 0
+  echo "setup: installing $2 (for $1)"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q chromium-headless-shell >/dev/null \
-    || { apt-get update -q >/dev/null && apt-get install -y -q chromium-headless-shell >/dev/null; }
+  apt-get install -y -q "$2" >/dev/null \
+    || { apt-get update -q >/dev/null && apt-get install -y -q "$2" >/dev/null; }
 }
 
+# The report's page is tested in a real browser engine (agent/tests/test_report.py);
+# ansible-rulebook (molecule/eda) runs its rules on a JVM, Java 17 or later.
 setup() {
-  scripts/venv.sh test && browser && scripts/lab.sh images
+  scripts/venv.sh test && need chromium-headless-shell chromium-headless-shell \
+    && need java default-jre-headless && scripts/lab.sh images
 }
 
 # The engine we start is ours to stop; one that was already running is left alone.

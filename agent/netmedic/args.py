@@ -22,9 +22,11 @@ COMMAND_USAGE: Dict[str, Tuple[str, str]] = {
         "--diagnose adds the findings (`diagnosis`), as the facts.d hook does",
     ),
     "diagnose": (
-        "diagnose [--format table|json] [--facts FILE] [--config FILE]",
+        "diagnose [--format table|json|prometheus] [--facts FILE] [--config FILE]\n"
+        "           [--output FILE]",
         "match the catalog against this host's facts (or a saved facts\n"
-        "document); exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
+        "document); exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; --output\n"
+        "replaces FILE atomically (a node_exporter textfile)",
     ),
     "check": (
         "check ID [--subject S] [--facts FILE] [--config FILE] [--format text|json]",

@@ -18,9 +18,9 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Sequence, TextIO
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, TextIO
 
-from netmedic import api, probe
+from netmedic import api, metrics, probe
 from netmedic.args import UsageError, choice, command_usage, parse_args
 from netmedic.context import Context
 from netmedic.diagnose import STATUS_NAMES, UNKNOWN, Diagnosis
@@ -52,10 +52,16 @@ def _read_facts(path: str) -> Optional[Dict[str, Any]]:
 
 
 def cmd_diagnose(args: Sequence[str], out: TextIO, ctx: Optional[Context] = None) -> int:
-    """``netmedic diagnose``: findings as a table (people) or JSON (machines)."""
+    """``netmedic diagnose``: findings as a table (people), JSON or Prometheus metrics (machines).
+
+    ``--output FILE`` writes the text to FILE atomically instead of ``out`` (a
+    node_exporter textfile); a file that cannot be written is UNKNOWN.
+    """
     try:
-        _positional, options = parse_args(args, (), {"format": "table", "facts": "", "config": ""})
-        output_format = choice(options["format"], "format", ("table", "json"))
+        _positional, options = parse_args(
+            args, (), {"format": "table", "facts": "", "config": "", "output": ""}
+        )
+        output_format = choice(options["format"], "format", ("table", "json", "prometheus"))
         host = api.diagnose_host(
             ctx or Context(), facts=_read_facts(options["facts"]), config_path=options["config"]
         )
@@ -71,14 +77,28 @@ def cmd_diagnose(args: Sequence[str], out: TextIO, ctx: Optional[Context] = None
             **result.to_dict(),
             "facts_errors": facts.get("errors") or [],
         }
-        out.write(json.dumps(doc, indent=2) + "\n")
+        text = json.dumps(doc, indent=2) + "\n"
+    elif output_format == "prometheus":
+        text = metrics.exposition(metrics.host_metrics(facts, result))
     else:
-        out.write(render_table(result, str(facts.get("host") or "?")))
+        text = render_table(result, facts)
+    if not options["output"]:
+        out.write(text)
+        return result.status
+    try:
+        metrics.write_atomically(options["output"], text)
+    except OSError as exc:
+        sys.stderr.write(f"netmedic diagnose: --output {options['output']}: {exc}\n")
+        return UNKNOWN
     return result.status
 
 
-def summary_line(result: Diagnosis, host: str) -> str:
-    """Nagios first line: ``"NETMEDIC CRITICAL - ws1: 1 critical, 2 warning"``."""
+def summary_line(result: Diagnosis, facts: Mapping[str, Any]) -> str:
+    """Nagios first line, performance data after ``|``.
+
+    ``"NETMEDIC CRITICAL - ws1: 1 critical, 2 warning | findings_critical=1;;;0 ..."``
+    """
+    host = str(facts.get("host") or "?")
     counts: Dict[str, int] = {}
     for finding in result.findings:
         counts[finding.severity] = counts.get(finding.severity, 0) + 1
@@ -87,12 +107,15 @@ def summary_line(result: Diagnosis, host: str) -> str:
         parts.append(f"{len(result.skipped)} not evaluated")
     if result.catalog_errors:
         parts.append(f"{len(result.catalog_errors)} catalog files rejected")
-    return f"NETMEDIC {STATUS_NAMES[result.status]} - {host}: {', '.join(parts) or 'no findings'}"
+    return (
+        f"NETMEDIC {STATUS_NAMES[result.status]} - {host}: {', '.join(parts) or 'no findings'}"
+        f" | {metrics.perfdata(metrics.host_metrics(facts, result))}"
+    )
 
 
-def render_table(result: Diagnosis, host: str) -> str:
+def render_table(result: Diagnosis, facts: Mapping[str, Any]) -> str:
     """Summary line, one row per finding with its evidence and fix below it."""
-    lines = [summary_line(result, host)]
+    lines = [summary_line(result, facts)]
     if result.findings:
         id_width = max(len(f.id) for f in result.findings)
         subject_width = max(len(f.subject) for f in result.findings)

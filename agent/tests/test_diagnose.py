@@ -228,7 +228,9 @@ def saved(host: str) -> List[str]:
 def test_diagnose_table_and_json(tmp_path: Path) -> None:
     code, text = call(cmd_diagnose, saved("incidents"), tmp_path)
     assert code == CRITICAL
-    assert text.splitlines()[0] == "NETMEDIC CRITICAL - incidents: 1 critical, 11 warning, 1 info"
+    status, perfdata = text.splitlines()[0].split(" | ")
+    assert status == "NETMEDIC CRITICAL - incidents: 1 critical, 11 warning, 1 info"
+    assert perfdata.startswith("findings_critical=1;;;0 findings_warning=11;;;0 ")
     assert "fix: role port_conflicts, destructive: needs approval" in text
     code, text = call(cmd_diagnose, [*saved("incidents"), "--format", "json"], tmp_path)
     doc = json.loads(text)
@@ -238,7 +240,9 @@ def test_diagnose_table_and_json(tmp_path: Path) -> None:
         "id", "title", "severity", "subject", "evidence", "remediation", "destructive",
     }  # fmt: skip
     code, text = call(cmd_diagnose, saved("healthy"), tmp_path)
-    assert (code, text) == (OK, "NETMEDIC OK - healthy: no findings\n")
+    assert code == OK
+    assert text.startswith("NETMEDIC OK - healthy: no findings | findings_critical=0;;;0 ")
+    assert text.count("\n") == 1
 
 
 def bad_facts(tmp_path: Path) -> Dict[str, str]:
@@ -256,7 +260,7 @@ def bad_facts(tmp_path: Path) -> Dict[str, str]:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--format", "xml"], "--format must be one of table, json, not 'xml'"),
+        (["--format", "xml"], "--format must be one of table, json, prometheus, not 'xml'"),
         (["--facts", "/nonexistent.json"], "--facts /nonexistent.json: cannot read"),
         (["--facts", "{truncated}"], "--facts {truncated}: not JSON"),
         (["--facts", "{list}"], "--facts {list}: expected a facts document (a JSON object)"),

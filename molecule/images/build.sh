@@ -25,7 +25,7 @@ trap cleanup EXIT
 echo "building $image (debootstrap $distro)" >&2
 debootstrap --variant=minbase --include="$packages" "$distro" "$root" "$mirror" >&2
 # Fixture daemons are started by the scenarios that plant them, not at boot.
-chroot "$root" systemctl disable dnsmasq.service minidlna.service >&2
+chroot "$root" systemctl disable dnsmasq.service minidlna.service prometheus-node-exporter.service >&2
 chroot "$root" systemctl mask systemd-firstboot.service getty@tty1.service >&2
 # Lab-only units (writable per-netns sysctls); see the comments in rootfs/.
 cp -a "$here/rootfs/." "$root/"
