@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv/bin
 
-.PHONY: run test lint pytest molecule images lab lab-down bench bench-fleet venv
+.PHONY: run test lint pytest collection molecule images lab lab-down bench bench-fleet venv
 
 run:  ## Diagnose this machine and show the remediation plan (check mode, no changes)
 	@scripts/venv.sh runtime
@@ -14,11 +14,15 @@ test:  ## Lint, pytest and every molecule scenario on bookworm and trixie
 lint:
 	@scripts/venv.sh test
 	$(VENV)/yamllint --strict . && $(VENV)/ansible-lint --profile production \
-	  && $(VENV)/ruff check agent bench library roles/*/filter_plugins playbooks/action_plugins extensions && $(VENV)/mypy
+	  && $(VENV)/ruff check agent bench plugins tests scripts extensions && $(VENV)/mypy
 
 pytest:
 	@scripts/venv.sh test
 	$(VENV)/pytest
+
+collection:  ## Build the collection tarball, use it from outside the repository, ansible-test it
+	@scripts/venv.sh test
+	@scripts/collection.sh
 
 images:
 	@scripts/lab.sh images

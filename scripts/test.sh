@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make test`: everything, on a fresh Debian/Ubuntu machine, as root.
-# Stages: setup (venv, browser engine, docker engine, images) → lint → pytest → run (`make run` on
-# this machine) → molecule (both distros) → lab (the fleet, planted and healed).
+# Stages: setup (venv, browser engine, docker engine, images) → lint → pytest →
+# collection (the tarball built, installed and used from outside the repository,
+# ansible-test sanity and units) → run (`make run` on this machine) → molecule (both
+# distros) → lab (the fleet, planted and healed).
 # Every stage prints its wall time; any failure fails the run with its reason.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -13,9 +15,9 @@ stage() {  # stage NAME COMMAND...
   local name=$1 start=$SECONDS; shift
   echo "=== ${name}"
   if "$@"; then
-    summary+=("$(printf '%-9s ok     %5d s' "$name" $((SECONDS - start)))")
+    summary+=("$(printf '%-10s ok     %5d s' "$name" $((SECONDS - start)))")
   else
-    summary+=("$(printf '%-9s FAILED %5d s' "$name" $((SECONDS - start)))")
+    summary+=("$(printf '%-10s FAILED %5d s' "$name" $((SECONDS - start)))")
     status=1
   fi
 }
@@ -30,7 +32,7 @@ lint() {
   local rc=0
   yamllint --strict . || rc=1
   ansible-lint --profile production || rc=1
-  ruff check agent bench library roles/*/filter_plugins playbooks/action_plugins extensions || rc=1
+  ruff check agent bench plugins tests scripts extensions || rc=1
   mypy || rc=1
   return $rc
 }
@@ -70,6 +72,7 @@ if [ $status -ne 0 ]; then
 fi
 stage lint lint
 stage pytest pytest
+stage collection scripts/collection.sh
 stage run make run
 stage molecule scripts/molecule.sh
 stage lab lab

@@ -3,6 +3,14 @@
 # usage: scripts/venv.sh runtime|test
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The repository is the collection netmedic.remediation: ansible.cfg, molecule, ansible-lint
+# and pytest find it here by FQCN (a relative link, so a moved checkout keeps it). The
+# project's .ansible/collections is where ansible-lint looks, and a link to this directory
+# there it uses as it is instead of building and installing a copy.
+link=.ansible/collections/ansible_collections/netmedic/remediation
+if [ "$(readlink "$link" 2>/dev/null)" != ../../../.. ]; then
+  mkdir -p "$(dirname "$link")" && ln -sfn ../../../.. "$link"
+fi
 kind=${1:-runtime}
 want=$(cat requirements/*.txt pyproject.toml | sha256sum | cut -c1-16)-$kind
 stamp=.venv/.netmedic-stamp

@@ -13,25 +13,51 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy rea
 if TYPE_CHECKING:
     from typing import Dict, List, Mapping, Sequence, Tuple
 
-USAGE = f"""\
-usage: netmedic <command> [options]
+# Per command: its synopsis (after ``netmedic``) and what it does, the exit codes included.
+COMMAND_USAGE: Dict[str, Tuple[str, str]] = {
+    "facts": (
+        "facts [--only FAMILY[,FAMILY...]] [--format json|yaml] [--diagnose]",
+        "print the host's facts document; exit 0 even when a collector fails\n"
+        f"(families: {', '.join(FAMILIES)})\n"
+        "--diagnose adds the findings (`diagnosis`), as the facts.d hook does",
+    ),
+    "diagnose": (
+        "diagnose [--format table|json|prometheus] [--facts FILE] [--config FILE]\n"
+        "           [--output FILE]",
+        "match the catalog against this host's facts (or a saved facts\n"
+        "document); exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; --output\n"
+        "replaces FILE atomically (a node_exporter textfile)",
+    ),
+    "check": (
+        "check ID [--subject S] [--facts FILE] [--config FILE] [--format text|json]",
+        "exit 0 when finding ID is absent, 1 when present, 3 unknown id",
+    ),
+    "probe-bind": (
+        "probe-bind tcp|udp PORT [--addr A] [--format text|json]",
+        "bind PORT and classify it: exit 0 free, 1 in use (holder named),\n"
+        "2 address not available, 3 other error",
+    ),
+}
 
-commands:
-  facts [--only FAMILY[,FAMILY...]] [--format json|yaml] [--diagnose]
-        print the host's facts document; exit 0 even when a collector fails
-        (families: {", ".join(FAMILIES)}); --diagnose adds the findings
-        (`diagnosis`), as the facts.d hook does
-  diagnose [--format table|json|prometheus] [--facts FILE] [--config FILE]
-           [--output FILE]
-        match the catalog against this host's facts (or a saved facts
-        document); exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; --output
-        replaces FILE atomically (a node_exporter textfile)
-  check ID [--subject S] [--facts FILE] [--config FILE] [--format text|json]
-        exit 0 when finding ID is absent, 1 when present, 3 unknown id
-  probe-bind tcp|udp PORT [--addr A] [--format text|json]
-        bind PORT and classify it: exit 0 free, 1 in use (holder named),
-        2 address not available, 3 other error
-"""
+
+def _indent(text: str, prefix: str) -> str:
+    return "".join(f"{prefix}{line}\n" for line in text.splitlines())
+
+
+USAGE = (
+    "usage: netmedic <command> [options]\n"
+    "       netmedic --version\n"
+    "       netmedic <command> --help\n\ncommands:\n"
+    + "".join(
+        f"  {synopsis}\n{_indent(what, '        ')}" for synopsis, what in COMMAND_USAGE.values()
+    )
+)
+
+
+def command_usage(name: str) -> str:
+    """``netmedic NAME --help``: ``"usage: netmedic check ID [--subject S] ...\n\nexit 0 ..."``."""
+    synopsis, what = COMMAND_USAGE[name]
+    return f"usage: netmedic {synopsis}\n\n{what}\n"
 
 
 class UsageError(ValueError):

@@ -17,7 +17,8 @@ from __future__ import annotations
 import posix  # os's C half: the ports path does not import os (see context.py)
 import sys
 
-from netmedic.args import USAGE, UsageError, choice, parse_args
+from netmedic import __version__
+from netmedic.args import COMMAND_USAGE, USAGE, UsageError, choice, command_usage, parse_args
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
 
@@ -32,7 +33,7 @@ EXIT_USAGE = 2
 
 def cmd_facts(args: Sequence[str], out: TextIO) -> int:
     """``netmedic facts``: collect and print the facts document."""
-    _, options = parse_args(args, (), {"only": "", "format": "json"}, flags=("diagnose",))
+    _positional, options = parse_args(args, (), {"only": "", "format": "json"}, flags=("diagnose",))
     output_format = choice(options["format"], "format", ("json", "yaml"))
     only: Optional[List[str]] = [f for f in options["only"].split(",") if f] or None
     if options["diagnose"] and only:
@@ -129,8 +130,11 @@ def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None) -> 
     args = list(sys.argv[1:] if argv is None else argv)
     stream = _Output(sys.stdout) if out is None else out
     try:
+        if args[:1] in (["--version"], ["-V"]):
+            stream.write(f"netmedic {__version__}\n")
+            return EXIT_OK
         if any(arg in ("-h", "--help") for arg in args[1:]):
-            stream.write(USAGE)
+            stream.write(command_usage(args[0]) if args[0] in COMMAND_USAGE else USAGE)
             return EXIT_OK
         command, rest = _split(args)
         if command is None:

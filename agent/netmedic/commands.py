@@ -20,7 +20,7 @@ import sys
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, TextIO
 
 from netmedic import api, metrics, probe
-from netmedic.args import USAGE, UsageError, choice, parse_args
+from netmedic.args import UsageError, choice, command_usage, parse_args
 from netmedic.context import Context
 from netmedic.diagnose import STATUS_NAMES, UNKNOWN, Diagnosis
 
@@ -28,7 +28,7 @@ PROBE_EXIT = {"free": 0, "in_use": 1, "address_not_available": 2}
 
 
 def _usage_error(command: str, exc: Exception) -> int:
-    sys.stderr.write(f"netmedic {command}: {exc}\n\n{USAGE}")
+    sys.stderr.write(f"netmedic {command}: {exc}\n\n{command_usage(command)}")
     return UNKNOWN
 
 
@@ -55,7 +55,7 @@ def cmd_diagnose(args: Sequence[str], out: TextIO, ctx: Optional[Context] = None
     node_exporter textfile); a file that cannot be written is UNKNOWN.
     """
     try:
-        _, options = parse_args(
+        _positional, options = parse_args(
             args, (), {"format": "table", "facts": "", "config": "", "output": ""}
         )
         output_format = choice(options["format"], "format", ("table", "json", "prometheus"))

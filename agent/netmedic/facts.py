@@ -2,8 +2,9 @@
 
 The document (schema: ``schema/facts.schema.json``, docs: docs/facts.md)::
 
-    {"schema_version": 2, "host": "web1", "collected_at": "2024-05-01T10:00:00Z",
-     "duration_ms": 12, "ports": {...}, "units": {...}, ..., "errors": []}
+    {"schema_version": 2, "agent_version": "0.2.0", "host": "web1",
+     "collected_at": "2024-05-01T10:00:00Z", "duration_ms": 12, "ports": {...}, "units": {...},
+     ..., "errors": []}
 
 A collector that raises one of :data:`COLLECTOR_ERRORS` (or a SubprocessError)
 yields an ``errors`` entry and ``null`` for its family; the others still report.
@@ -18,7 +19,7 @@ import posix  # os's C half: the ports path does not import os (see context.py)
 import sys
 import time
 
-from netmedic import SCHEMA_VERSION
+from netmedic import SCHEMA_VERSION, __version__
 from netmedic.registry import FAMILIES
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
@@ -115,6 +116,7 @@ def gather(ctx: Context, load: Callable[[str], Collect] = _default_import) -> Fa
     started = ctx.monotonic()
     doc: Facts = {
         "schema_version": SCHEMA_VERSION,
+        "agent_version": __version__,
         "host": posix.uname().nodename,
         # time.strftime, not datetime: keeps the fast path's imports small.
         "collected_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ctx.clock())),

@@ -142,7 +142,7 @@ def perfdata(metrics: List[Metric]) -> str:
             continue
         label, unit = PERFDATA[metric.name]
         for labels, value in metric.samples:
-            name = "_".join([label, *(val for _, val in labels)])
+            name = "_".join([label, *(val for _label, val in labels)])
             parts.append(f"{name}={_number(value)}{unit};;;0")
     return " ".join(parts)
 

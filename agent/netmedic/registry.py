@@ -45,7 +45,9 @@ CONFIG_FAMILIES: FrozenSet[str] = frozenset(FAMILIES) - {"ports"}
 ERROR_SOURCES: Tuple[str, ...] = ("config", *FAMILIES)
 
 # The top-level keys of the facts document around the families.
-ENVELOPE: Tuple[str, ...] = ("schema_version", "host", "collected_at", "duration_ms", "errors")
+ENVELOPE: Tuple[str, ...] = (
+    "schema_version", "agent_version", "host", "collected_at", "duration_ms", "errors",
+)  # fmt: skip
 # After the envelope, only in `netmedic facts --diagnose` (the facts.d hook): the findings.
 DIAGNOSIS_KEY = "diagnosis"
 

@@ -394,5 +394,5 @@ def _describe(results: List[Tuple[Mapping[str, Any], Issues]]) -> str:
     return "; ".join(
         "{" + ", ".join(schema["required"]) + ", ...}"
         if schema.get("required") else str(schema.get("type", "any"))
-        for schema, _ in results
+        for schema, _issues in results
     )  # fmt: skip

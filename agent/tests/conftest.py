@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import pytest
@@ -19,7 +17,10 @@ from netmedic.context import CommandResult, Context
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).resolve().parents[2]
-LIBRARY = ROOT / "library"
+# The collection netmedic.remediation is the repository; its modules run as scripts here,
+# importing their module_utils through the .ansible/collections link (scripts/venv.sh).
+MODULES = ROOT / "plugins" / "modules"
+COLLECTIONS = ROOT / ".ansible/collections"
 RECORDED_SHOW = FIXTURES / "units" / "systemctl-show.txt"
 NOBODY = 65534
 
@@ -140,17 +141,6 @@ def fixture_ctx(root: Path, **kwargs: object) -> Context:
     return Context(**roots)  # type: ignore[arg-type]
 
 
-def load_plugin(relative: str) -> ModuleType:
-    """A filter plugin file of this tree (``roles/x/filter_plugins/x.py``), imported as
-    Ansible does: by path, not as a package."""
-    path = ROOT / relative
-    spec = importlib.util.spec_from_file_location(f"netmedic_test_{path.stem}", path)
-    assert spec is not None and spec.loader is not None, path
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def run_module(
     module: str,
     tmp_path: Path,
@@ -159,7 +149,8 @@ def run_module(
     prefix: Sequence[str] = (),
     **args: Any,
 ) -> Dict[str, Any]:
-    """Run ``library/<module>.py`` as Ansible does (args in a file); return its JSON result.
+    """Run ``plugins/modules/<module>.py`` as Ansible does (args in a file); return its JSON
+    result. Its module_utils import as Ansible bundles them: ``ansible_collections.netmedic...``.
 
     ``prefix`` wraps the interpreter (``["setpriv", "--bounding-set=-sys_ptrace", "--"]``).
     """
@@ -168,10 +159,11 @@ def run_module(
     args_file = tmp_path / f"args-{module}.json"
     args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
     proc = subprocess.run(
-        [*prefix, sys.executable, str(LIBRARY / f"{module}.py"), str(args_file)],
+        [*prefix, sys.executable, str(MODULES / f"{module}.py"), str(args_file)],
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, "PYTHONPATH": str(COLLECTIONS)},
     )
     result: Dict[str, Any] = json.loads(proc.stdout)
     return result

@@ -42,6 +42,7 @@ def test_python_m_only_ephemeral() -> None:
     doc = json.loads(done.stdout)
     assert set(doc) == {
         "schema_version",
+        "agent_version",
         "host",
         "collected_at",
         "duration_ms",
@@ -164,6 +165,22 @@ def test_help_exits_0_and_names_the_families() -> None:
     assert cli.main(["facts", "--help"], out) == 0
     assert "usage: netmedic" in out.getvalue()
     assert f"(families: {', '.join(FAMILIES)})" in out.getvalue()
+
+
+@pytest.mark.parametrize("command", ["facts", "diagnose", "check", "probe-bind"])
+def test_each_command_s_help_is_its_own_usage(command: str) -> None:
+    out = io.StringIO()
+    assert cli.main([command, "--help"], out) == 0
+    assert out.getvalue().startswith(f"usage: netmedic {command} ")
+    others = {"facts", "diagnose", "check", "probe-bind"} - {command}
+    assert not any(f"usage: netmedic {other}" in out.getvalue() for other in others)
+
+
+def test_the_whole_usage_names_version_and_every_command() -> None:
+    out = io.StringIO()
+    assert cli.main(["--help"], out) == 0
+    assert "netmedic --version" in out.getvalue()
+    assert all(f"\n  {name} " in out.getvalue() for name in ("facts", "diagnose", "check"))
 
 
 def test_facts_with_diagnose_carries_the_findings_of_the_same_collection() -> None:

@@ -9,6 +9,7 @@ from typing import Any, Callable, Dict, List
 import pytest
 from conftest import FIXTURES, RECORDED_SHOW, FakeSystemctl, fixture_ctx
 
+import netmedic
 from netmedic import facts
 from netmedic.context import Context
 
@@ -39,7 +40,10 @@ def test_order_and_derived_data() -> None:
     assert seen["dns"].derived["units"] == {"family": "units"}
     assert set(seen["channels"].derived) == {"ports", "units", "dns", "processes", "ephemeral"}
     assert doc["errors"] == []
-    assert list(doc)[:4] == ["schema_version", "host", "collected_at", "duration_ms"]
+    assert list(doc)[:5] == [
+        "schema_version", "agent_version", "host", "collected_at", "duration_ms",
+    ]  # fmt: skip
+    assert doc["agent_version"] == netmedic.__version__
 
 
 def test_a_raising_collector_becomes_an_error_entry() -> None:

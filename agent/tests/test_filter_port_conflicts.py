@@ -1,4 +1,5 @@
-"""roles/port_conflicts/filter_plugins: from the agent's findings to what the role does per port.
+"""plugins/filter/port_conflicts.py, the port_conflicts role's filters: from the agent's findings
+to what the role does per port.
 
 Findings come from the shipped catalog run on facts shaped like the agent's (``ports.sockets``
 with an owner the agent could not read, ``units.units``, ``ports.containers``), as the role
@@ -10,13 +11,13 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 import pytest
-from conftest import load_plugin
+from ansible_collections.netmedic.remediation.plugins.filter.port_conflicts import FilterModule
 
 from netmedic.catalog import load_catalog
 from netmedic.diagnose import diagnose
 
-# The filters by the names the role's tasks use.
-F = load_plugin("roles/port_conflicts/filter_plugins/port_conflicts.py").FilterModule().filters()
+# The filters by the names the role's tasks use (netmedic.remediation.<name>).
+F = FilterModule().filters()
 
 CATALOG = load_catalog(None)
 HANDLED = ["declared-port-held-by-other", "declared-port-owner-not-listening",

@@ -1,4 +1,5 @@
-"""library/netmedic_audit.py: one JSON line per action; a fix that changed nothing is refused."""
+"""plugins/modules/netmedic_audit.py: one JSON line per action; a fix that changed nothing
+is refused."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""library/netmedic_backup.py and library/netmedic_json_key.py, run as Ansible runs them."""
+"""plugins/modules/netmedic_backup.py and plugins/modules/netmedic_json_key.py, run as Ansible
+runs them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""library/netmedic_check.py: the one way roles verify a fix and learn what to fix."""
+"""plugins/modules/netmedic_check.py: the one way roles verify a fix and learn what to fix."""
 
 from __future__ import annotations
 

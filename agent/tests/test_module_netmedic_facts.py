@@ -1,4 +1,4 @@
-"""library/netmedic_facts.py: the real agent in this tree, found only at ``agent_path``.
+"""plugins/modules/netmedic_facts.py: the real agent in this tree, found only at ``agent_path``.
 
 The module imports the agent in-process from ``agent_path``; conftest's
 ``run_agent_module`` hides every other copy, so each run uses ``agent_path`` or fails.
@@ -18,7 +18,7 @@ from netmedic.context import Context
 from netmedic.diagnose import diagnose
 from netmedic.registry import FAMILIES
 
-ENVELOPE = {"schema_version", "host", "collected_at", "duration_ms", "errors"}
+ENVELOPE = {"schema_version", "agent_version", "host", "collected_at", "duration_ms", "errors"}
 
 
 def facts_module(tmp_path: Path, check: bool = False, **args: Any) -> Dict[str, Any]:

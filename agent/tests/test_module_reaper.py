@@ -1,4 +1,5 @@
-"""library/netmedic_reaper.py and netmedic.procs.reap against real processes this test starts.
+"""plugins/modules/netmedic_reaper.py and netmedic.procs.reap against real processes this test
+starts.
 
 Every process signalled here is a stand-in the test started (molecule/process_reaper/
 files/gp-standin.py run through a copy of python3 under a unique name in a temp dir).

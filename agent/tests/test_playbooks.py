@@ -19,7 +19,7 @@ def incident_playbooks() -> Dict[str, str]:
     """Each incident playbook (one importing site.yml) and the example group it targets.
 
     Found rather than listed: ``netmedic_hosts: "{{ netmedic_targets | default('desktops') }}"``
-    in ``playbooks/multipass-dns-race.yml`` → ``{"multipass-dns-race.yml": "desktops"}``.
+    in ``playbooks/multipass_dns_race.yml`` → ``{"multipass_dns_race.yml": "desktops"}``.
     """
     found = {}
     for path in sorted((ROOT / "playbooks").glob("*.yml")):

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Set
 
 import pytest
 import yaml
-from conftest import LIBRARY, ROOT
+from conftest import MODULES, ROOT
 
 from netmedic.args import USAGE
 from netmedic.catalog.loader import RESERVED_NAMES
@@ -122,7 +122,7 @@ def argument_choices(path: Path, option: str) -> List[str]:
 
 def test_netmedic_facts_only_choices_are_the_families() -> None:
     """A module's DOCUMENTATION cannot import the agent: its literal list is held here."""
-    module = LIBRARY / "netmedic_facts.py"
+    module = MODULES / "netmedic_facts.py"
     assert module_documentation(module)["options"]["only"]["choices"] == list(FAMILIES)
     assert argument_choices(module, "only") == list(FAMILIES)
 

@@ -22,7 +22,9 @@ def run_timer(tmp_path: Path, timer: Dict[str, Any]) -> subprocess.CompletedProc
         "gather_facts": False,
         "tasks": [{
             "name": "Install the timer",
-            "ansible.builtin.include_role": {"name": "netmedic_agent", "tasks_from": "timer"},
+            "ansible.builtin.include_role": {
+                "name": "netmedic.remediation.netmedic_agent", "tasks_from": "timer",
+            },
             "vars": {"netmedic_agent_timer": timer},
         }],
     }]  # fmt: skip
@@ -31,7 +33,8 @@ def run_timer(tmp_path: Path, timer: Dict[str, Any]) -> subprocess.CompletedProc
     return subprocess.run(
         [str(PLAYBOOK), "-i", "localhost,", "-c", "local", "--check", "--diff", str(playbook)],
         capture_output=True, text=True, timeout=120, check=False,
-        env={"PATH": f"{PLAYBOOK.parent}:/usr/bin:/bin", "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
+        env={"PATH": f"{PLAYBOOK.parent}:/usr/bin:/bin",
+             "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".ansible" / "collections"),
              "ANSIBLE_NOCOLOR": "1", "HOME": str(tmp_path)},
     )  # fmt: skip
 

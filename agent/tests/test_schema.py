@@ -100,6 +100,7 @@ def test_ports_shape_is_pinned() -> None:
     }
     doc = {
         "schema_version": 2,
+        "agent_version": "0.2.0",
         "host": "h",
         "collected_at": "2024-05-01T10:00:00Z",
         "duration_ms": 1,
@@ -115,6 +116,7 @@ def test_ports_shape_is_pinned() -> None:
 def test_failed_family_and_error_entry_are_valid() -> None:
     doc = {
         "schema_version": 2,
+        "agent_version": "0.2.0",
         "host": "h",
         "collected_at": "2024-05-01T10:00:00Z",
         "duration_ms": 1,

@@ -81,7 +81,8 @@ def written_fields(value: Any, node: Dict[str, Any], at: Field = ()) -> Iterator
 
 def document(**families: Any) -> Dict[str, Any]:
     """A facts document around collector output gathered outside facts.gather."""
-    return {"schema_version": 2, "host": "h", "collected_at": "2026-12-06T20:00:00Z",
+    return {"schema_version": 2, "agent_version": "0.2.0", "host": "h",
+            "collected_at": "2026-12-06T20:00:00Z",
             "duration_ms": 1, **families, "errors": []}  # fmt: skip
 
 

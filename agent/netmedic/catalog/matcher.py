@@ -274,14 +274,14 @@ def evaluate(
         return not wanted
     if isinstance(cond, Not):
         return not evaluate(cond.condition, scope, params, index)
-    matched = (True for _ in bind(cond.loop, scope, params, index))
+    matched = (True for _binding in bind(cond.loop, scope, params, index))
     if cond.kind == "some":
         return any(matched)
     if cond.kind == "none":
         return not any(matched)
     # every: no item fails the filter (vacuously true over an empty list)
     total = len(items(cond.loop.over, scope))
-    return sum(1 for _ in matched) == total
+    return sum(1 for _found in matched) == total
 
 
 def bind(

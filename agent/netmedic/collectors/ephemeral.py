@@ -45,7 +45,7 @@ def parse_port_ranges(text: str) -> List[PortRange]:
     """``"1900,32400-32410\\n"`` → ``[(1900, 1900), (32400, 32410)]``; ``""`` → ``[]``."""
     ranges: List[PortRange] = []
     for part in text.replace(",", " ").split():
-        low, _, high = part.partition("-")
+        low, _dash, high = part.partition("-")
         ranges.append((int(low), int(high or low)))
     return ranges
 
@@ -56,7 +56,7 @@ def parse_sockstat(text: str) -> Dict[str, Dict[str, int]]:
     """
     counts: Dict[str, Dict[str, int]] = {}
     for line in text.splitlines():
-        proto, _, rest = line.partition(":")
+        proto, _colon, rest = line.partition(":")
         words = rest.split()
         counts[proto.strip().lower()] = {
             words[i]: int(words[i + 1])

@@ -214,12 +214,12 @@ def network_summary(units: Dict[str, Facts]) -> Facts:
         "network_online_active_enter_monotonic_us": online.get("active_enter_monotonic_us"),
         "wait_online_enabled": [
             wait
-            for _, wait in NETWORK_MANAGERS.values()
+            for _service, wait in NETWORK_MANAGERS.values()
             if units.get(wait, {}).get("unit_file_state") == "enabled"
         ],
         "network_managers_active": [
             manager
-            for manager, (service, _) in NETWORK_MANAGERS.items()
+            for manager, (service, _wait) in NETWORK_MANAGERS.items()
             if _is_active(units, service)
         ],
         # What a fix may enable: the active managers' wait-online services systemd knows.

@@ -55,7 +55,7 @@ def parse_stat(text: str) -> ProcStat:
     comm may itself hold spaces and ``)``, so split at the last ``)``; raises
     ValueError or IndexError when the text is malformed.
     """
-    head, _, tail = text.rpartition(")")
+    head, _paren, tail = text.rpartition(")")
     fields = tail.split()
     # fields[0] is field 3 (state): ppid is field 4, flags field 9, starttime field 22.
     return ProcStat(
@@ -181,7 +181,7 @@ def parse_lock(text: str) -> Tuple[Optional[int], Optional[int]]:
 
     ``"1234\\n"`` → ``(1234, None)``; ``"99:4123"`` → ``(99, 4123)``; ``"x"`` → ``(None, None)``.
     """
-    pid_text, _, port_text = text.strip().partition(":")
+    pid_text, _colon, port_text = text.strip().partition(":")
     pid = int(pid_text) if pid_text.isdigit() else None
     port = int(port_text) if port_text.isdigit() else None
     return pid, port

@@ -78,7 +78,7 @@ def scan(
         return []
     by_pid: Dict[int, Dict[str, Any]] = {}
     for name in names:
-        kind, _, pid_text = name.rpartition(".")
+        kind, _dot, pid_text = name.rpartition(".")
         if kind not in _FILES or not pid_text.isdigit():
             continue
         pid = int(pid_text)
