@@ -104,14 +104,32 @@ def parse_json(data: Union[bytes, str]) -> Any:
         raise InputError(f"not JSON: {exc}") from exc
 
 
-def parse_yaml(text: str) -> Any:
-    """A YAML document as JSON data, after :func:`yaml_shape` allowed it; InputError if not."""
+def _yaml() -> Tuple[Any, Any]:
+    """PyYAML and its fastest safe loader (libyaml's when present)."""
     from netmedic.sitedirs import add_site_dirs  # noqa: PLC0415 - with the yaml import
 
     add_site_dirs()  # under the wrapper's -S, PyYAML is not importable before this
     import yaml  # noqa: PLC0415 - only where YAML is read
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml, getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def parse_shipped_yaml(text: str) -> Any:
+    """YAML the agent ships (its catalog entries), parsed without :func:`parse_yaml`'s bounds.
+
+    Those bounds guard against hostile input; a shipped file is part of the bundle the
+    role installs by checksum, and agent/tests check each one against the schema.
+    """
+    yaml, loader = _yaml()
+    try:
+        return yaml.load(text, Loader=loader)
+    except yaml.YAMLError as exc:
+        raise InputError(f"invalid YAML: {exc}") from exc
+
+
+def parse_yaml(text: str) -> Any:
+    """A YAML document as JSON data, after :func:`yaml_shape` allowed it; InputError if not."""
+    yaml, loader = _yaml()
     try:
         yaml_shape(yaml.parse(text, Loader=loader))
         data = yaml.load(text, Loader=loader)

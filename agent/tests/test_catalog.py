@@ -152,6 +152,23 @@ def test_rejections_name_the_field(tmp_path: Path, text: str, field: str, fragme
     assert fragment in str(error)
 
 
+@pytest.mark.parametrize(("text", "fragment"), [("id: [unclosed", "invalid YAML"),
+                                              ("- a list\n", "is not a mapping")])
+def test_a_broken_shipped_file_is_rejected_alone(tmp_path: Path, text: str,
+                                                 fragment: str) -> None:
+    # Shipped files skip the schema at run time (test_shipped_entry_is_valid... checks
+    # them here); one the install garbled is still rejected, not a traceback.
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    (shipped / "broken.yml").write_text(text, encoding="utf-8")
+    (shipped / "custom-thing.yml").write_text(textwrap.dedent(MINIMAL), encoding="utf-8")
+    catalog = load_catalog(None, shipped_dir=shipped)
+    (error,) = catalog.rejected
+    assert error.source == "netmedic/catalog/broken.yml"
+    assert fragment in str(error)
+    assert list(catalog.entries) == ["custom-thing"]
+
+
 def test_operator_file_adds_an_entry(tmp_path: Path) -> None:
     write_operator(tmp_path, "10-custom.yml", MINIMAL)
     catalog = load_catalog(tmp_path)
