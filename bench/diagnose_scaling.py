@@ -83,7 +83,8 @@ def synthetic_facts(shape: str, sockets: int) -> Dict[str, Any]:
             found.append(_socket("tcp", f"127.0.{i % 4}.1", port, 10_000 + i,
                                  _owner(1000 + i // 4, unit)))  # fmt: skip
     return {
-        "schema_version": 2, "host": f"{shape}-{sockets}", "collected_at": "2026-12-01T00:00:00Z",
+        "schema_version": 2, "agent_version": "0.0.0+bench", "host": f"{shape}-{sockets}",
+        "collected_at": "2026-12-01T00:00:00Z",
         "duration_ms": 1, "ports": {"source": "netlink", "sockets": found}, "errors": [],
     }  # fmt: skip
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, Dict, List, Optional
 
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -17,8 +18,15 @@ from diagnose_scaling import CONFIG, synthetic_facts
 from netmedic.catalog import load_catalog
 from netmedic.catalog.index import JoinIndex, value_key
 from netmedic.diagnose import diagnose, run_entry, scope_for
+from netmedic.validate import schema_validator
 
 CATALOG = load_catalog(None)
+
+
+@pytest.mark.parametrize("shape", ["spread", "one-port"])
+def test_the_benchs_documents_are_facts_documents(shape: str) -> None:
+    # netmedic diagnose --facts refuses a document that breaks the schema (exit 3).
+    assert schema_validator("facts").validate(synthetic_facts(shape, 40)) == []
 
 
 def test_4000_sockets_on_one_declared_port_diagnose_in_linear_time() -> None:

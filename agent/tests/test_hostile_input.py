@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from netmedic.commands import COMMANDS
 from netmedic.context import Context
-from netmedic.inputs import MAX_FACTS_BYTES
+from netmedic.inputs import MAX_FACTS_BYTES, json_depth
 
 FIXTURES = Path(__file__).parent / "fixtures" / "diagnose"
 INCIDENTS: Dict[str, Any] = json.loads((FIXTURES / "incidents.json").read_text(encoding="utf-8"))
@@ -116,6 +116,31 @@ def test_dev_zero_is_refused_after_the_limit_not_read_whole(tmp_path: Path) -> N
         " (the limit for this kind of file)\n"
     )
     assert time.monotonic() - started < 5
+
+
+def nesting(value: Any) -> int:
+    """How deep lists and objects nest, measured on the parsed value (json_depth's reference)."""
+    if isinstance(value, dict):
+        return 1 + max(map(nesting, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(nesting, value), default=0)
+    return 0
+
+
+# Strings made of the characters that could fool a bracket count: brackets, quotes, backslashes.
+TRICKY_TEXT = st.text(alphabet='[]{}"\\\\ a\u00e9', max_size=6)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | TRICKY_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TRICKY_TEXT, inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_VALUES, st.booleans())
+def test_json_depth_counts_brackets_outside_strings_only(value: Any, ascii_only: bool) -> None:
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    assert json_depth(text.encode("utf-8")) == nesting(value)
 
 
 def agent_process(args: List[str], etc: Path) -> subprocess.CompletedProcess[str]:
