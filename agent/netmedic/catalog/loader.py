@@ -100,8 +100,8 @@ def read_yaml(path: Path, source: str) -> Any:
 def read_shipped(path: Path, source: str) -> Dict[str, Any]:
     """A shipped entry, trusted as :func:`netmedic.inputs.parse_shipped_yaml` says.
 
-    Read as an operator file is (bounded parse, then the schema), the shipped
-    entries would cost a third of ``netmedic diagnose``'s start-up on every host.
+    The bounded parse and the schema check operator files get would be paid again on
+    every run of every host for files that cannot differ from the tested ones.
     """
     try:
         raw = parse_shipped_yaml(path.read_text(encoding="utf-8"))
