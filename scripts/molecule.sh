@@ -20,6 +20,10 @@ mkdir -p .lab/logs
 results=$(mktemp -d .lab/results.XXXXXX)
 trap 'rm -rf "$results"' EXIT
 export NETMEDIC_RESULTS=$results
+# Container names carry this checkout's id: another checkout's run of the same scenario
+# would otherwise destroy ours (docker names are global to the engine).
+NETMEDIC_CHECKOUT=$(pwd -P | sha1sum | cut -c1-6)
+export NETMEDIC_CHECKOUT
 export PATH="$PWD/.venv/bin:$PATH"
 
 run_pair() {  # run_pair DISTRO SCENARIO: one `molecule test`, its verdict in .lab/results
