@@ -47,13 +47,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "agent"))
 from loadgen import PRESETS, LoadGen, tw_count
 from record import write_result
-from wrapper_command import REPO, checkout, compile_agent, resolve, wrapper_command
+from wrapper_command import (
+    REPO,
+    TARGET_PYTHON,
+    checkout,
+    compile_agent,
+    resolve,
+    target_python,
+    wrapper_command,
+)
 
 VENV = REPO / ".venv" / "bin"
 PYTHON = str(VENV / "python")
-# Targets run the agent with the system Python, from source on PYTHONPATH
-# (roles/netmedic_agent/templates/netmedic.sh.j2), not through the venv's console script.
-TARGET_PYTHON = "/usr/bin/python3"
 PORTS = "netmedic facts --only ports"
 PORTS_NO_PYC = "netmedic --only ports, no .pyc"
 PORTS_ARGS = ("facts", "--only", "ports", "--format", "json")
@@ -338,7 +343,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
         help="also time `facts --only ports` of this git ref's agent, interleaved (repeat)",
     )  # fmt: skip
     parser.add_argument(
-        "--python", default=TARGET_PYTHON if os.path.exists(TARGET_PYTHON) else sys.executable,
+        "--python", default=target_python(),
         help=f"interpreter for netmedic (default: {TARGET_PYTHON}, as on targets)",
     )  # fmt: skip
     args = parser.parse_args(argv)

@@ -2,9 +2,10 @@
 
 ``.venv/bin/python bench/diagnose_scaling.py [--runs 3] [--ref REF ...]`` writes
 synthetic facts documents and times ``netmedic diagnose --facts F --config C
---format json`` on each, run as targets run the agent (the wrapper's command,
-bytecode compiled), wall time around the whole process: reading and checking
-the document, loading the catalog, matching, writing the findings. Two shapes:
+--format json`` on each, run as targets run the agent (the wrapper's command with
+/usr/bin/python3, ``--python`` picks another; bytecode compiled), wall time
+around the whole process: reading and checking the document, loading the
+catalog, matching, writing the findings. Two shapes:
 
 - ``spread``: N sockets over N/4 ports, 40 declared ports, every 4th of them held
   by a program other than its declared owner (1k, 10k, 100k sockets);
@@ -35,7 +36,14 @@ from typing import Any, Dict, List, Optional, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import write_result
-from wrapper_command import checkout, compile_agent, resolve, wrapper_command
+from wrapper_command import (
+    TARGET_PYTHON,
+    checkout,
+    compile_agent,
+    resolve,
+    target_python,
+    wrapper_command,
+)
 
 CASES: List[Tuple[str, int]] = [
     ("spread", 1_000), ("spread", 10_000), ("spread", 100_000),
@@ -110,14 +118,14 @@ def time_case(argv: List[str], env: Dict[str, str], runs: int) -> Dict[str, Any]
     }
 
 
-def agents(refs: List[str], into: Path) -> List[Tuple[str, Path, Path]]:
+def agents(refs: List[str], into: Path, python: str) -> List[Tuple[str, Path, Path]]:
     """(label, agent dir, wrapper template) of this tree and each ``--ref``, compiled."""
     found = []
     for ref in [None, *refs]:
         target = into / (ref or "tree").replace("/", "_")
         target.mkdir()
         tree = checkout(ref, target)
-        compile_agent(sys.executable, tree["agent"])
+        compile_agent(python, tree["agent"])
         found.append((ref or "this tree", tree["agent"], tree["template"]))
     return found
 
@@ -126,16 +134,24 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--ref", action="append", default=[], help="also time this commit")
-    parser.add_argument("--ref-max-sockets", type=int, default=4_000,
-                        help="time a --ref only up to this many sockets (a quadratic one "
-                        "takes hours at 100k)")
+    parser.add_argument(
+        "--ref-max-sockets",
+        type=int,
+        default=4_000,
+        help="time a --ref only up to this many sockets (a quadratic one takes hours at 100k)",
+    )
+    parser.add_argument(
+        "--python",
+        default=target_python(),
+        help=f"interpreter for netmedic (default: {TARGET_PYTHON}, as on targets)",
+    )
     args = parser.parse_args(argv)
     started, load = time.time(), os.getloadavg()
     results: Dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as work:
         root = Path(work)
         (root / "config.yml").write_text(json.dumps(CONFIG))
-        trees = agents(args.ref, root)
+        trees = agents(args.ref, root, args.python)
         for shape, count in CASES:
             facts = root / f"{shape}-{count}.json"
             facts.write_text(json.dumps(synthetic_facts(shape, count)))
@@ -143,7 +159,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             for label, agent, template in trees:
                 if label != "this tree" and count > args.ref_max_sockets:
                     continue
-                command = wrapper_command(sys.executable, "diagnose", "--facts", str(facts),
+                command = wrapper_command(args.python, "diagnose", "--facts", str(facts),
                                           "--config", str(root / "config.yml"), "--format",
                                           "json", template=template)  # fmt: skip
                 case[label] = time_case(command, {"PYTHONPATH": str(agent)}, args.runs)
@@ -152,7 +168,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     record = {
         "command": " ".join(["bench/diagnose_scaling.py", *(argv or sys.argv[1:])]),
         "refs": {ref: resolve(ref) for ref in args.ref},
-        "python": sys.version.split()[0],
+        "python": args.python,
+        "python_version": subprocess.run(
+            [args.python, "-c", "import sys; print(sys.version.split()[0])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip(),
         "cases": results,
     }
     print(write_result("diagnose", record, started, load))

@@ -1,19 +1,32 @@
 """How roles/netmedic_agent runs the agent: its wrapper's command and its bytecode.
 
-bench/compare_ports.py times this argv and agent/tests/test_wrapper.py runs it,
-so neither can drift from what targets run: change the template and both follow.
+bench/compare_ports.py and bench/diagnose_scaling.py time this argv and
+agent/tests/test_wrapper.py runs it, so none can drift from what targets run:
+change the template and all follow.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
 REPO = Path(__file__).resolve().parent.parent
+# Targets run the agent with the system Python, from source on PYTHONPATH (the wrapper
+# template), not through the venv's console script: Debian's build is also the faster one.
+TARGET_PYTHON = "/usr/bin/python3"
 TEMPLATE = REPO / "roles/netmedic_agent/templates/netmedic.sh.j2"
+
+
+def target_python() -> str:
+    """The interpreter targets run the agent with, or this one where it is missing."""
+    return TARGET_PYTHON if os.path.exists(TARGET_PYTHON) else sys.executable
+
+
 _EXEC = re.compile(r'\bexec (.+?) "\$@"', re.DOTALL)
 
 

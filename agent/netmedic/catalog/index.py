@@ -96,6 +96,8 @@ class JoinIndex:
                     break
                 found.update(positions)
             else:
+                if not found:  # no item can pass this conjunct: the other probes cannot add one
+                    return []
                 if best is None or len(found) < len(best):
                     best = found
         return None if best is None else sorted(best)
