@@ -49,11 +49,10 @@ from loadgen import PRESETS, LoadGen, tw_count
 from record import write_result
 from wrapper_command import (
     REPO,
-    TARGET_PYTHON,
+    add_python_option,
     checkout,
     compile_agent,
     resolve,
-    target_python,
     wrapper_command,
 )
 
@@ -342,10 +341,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
         "--ref", action="append", default=[],
         help="also time `facts --only ports` of this git ref's agent, interleaved (repeat)",
     )  # fmt: skip
-    parser.add_argument(
-        "--python", default=target_python(),
-        help=f"interpreter for netmedic (default: {TARGET_PYTHON}, as on targets)",
-    )  # fmt: skip
+    add_python_option(parser)
     args = parser.parse_args(argv)
     if len(set(args.ref)) != len(args.ref):
         parser.error(f"--ref given twice: {args.ref}")  # one row per ref

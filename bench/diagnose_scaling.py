@@ -37,11 +37,10 @@ from typing import Any, Dict, List, Optional, Tuple
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import write_result
 from wrapper_command import (
-    TARGET_PYTHON,
+    add_python_option,
     checkout,
     compile_agent,
     resolve,
-    target_python,
     wrapper_command,
 )
 
@@ -140,11 +139,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         default=4_000,
         help="time a --ref only up to this many sockets (a quadratic one takes hours at 100k)",
     )
-    parser.add_argument(
-        "--python",
-        default=target_python(),
-        help=f"interpreter for netmedic (default: {TARGET_PYTHON}, as on targets)",
-    )
+    add_python_option(parser)
     args = parser.parse_args(argv)
     started, load = time.time(), os.getloadavg()
     results: Dict[str, Any] = {}

@@ -7,6 +7,7 @@ change the template and all follow.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shlex
@@ -22,9 +23,14 @@ TARGET_PYTHON = "/usr/bin/python3"
 TEMPLATE = REPO / "roles/netmedic_agent/templates/netmedic.sh.j2"
 
 
-def target_python() -> str:
-    """The interpreter targets run the agent with, or this one where it is missing."""
-    return TARGET_PYTHON if os.path.exists(TARGET_PYTHON) else sys.executable
+def add_python_option(parser: argparse.ArgumentParser) -> None:
+    """``--python``: the interpreter to time the agent with, targets' by default
+    (this one where /usr/bin/python3 is missing)."""
+    parser.add_argument(
+        "--python",
+        default=TARGET_PYTHON if os.path.exists(TARGET_PYTHON) else sys.executable,
+        help=f"interpreter for netmedic (default: {TARGET_PYTHON}, as on targets)",
+    )
 
 
 _EXEC = re.compile(r'\bexec (.+?) "\$@"', re.DOTALL)
