@@ -116,7 +116,7 @@ def render_value(value: Any, scope: Scope) -> Any:
         return render(value, scope)
     if isinstance(value, list):
         return [render_value(item, scope) for item in value]
-    if isinstance(value, (dict, Mapping)):  # dict first: no ABC check for the usual case
+    if isinstance(value, Mapping):
         return {str(k): render_value(v, scope) for k, v in value.items()}
     return value
 
