@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from netmedic.catalog import load_catalog
 from netmedic.catalog.loader import SHIPPED_DIR
-from netmedic.catalog.matcher import OPERATORS, bindings, compile_condition, compile_loop, evaluate
+from netmedic.catalog.matcher import bindings, compile_condition, compile_loop, evaluate
+from netmedic.catalog.operators import OPERATORS
 from netmedic.catalog.paths import PathError, items, parse_path, resolve
 from netmedic.catalog.template import render, render_value
 from netmedic.validate import SCHEMA_DIR, UnsupportedSchema, Validator, schema_validator

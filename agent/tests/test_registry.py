@@ -14,7 +14,7 @@ from conftest import MODULES, ROOT
 
 from netmedic.args import USAGE
 from netmedic.catalog.loader import RESERVED_NAMES
-from netmedic.catalog.matcher import OPERATORS, UNARY
+from netmedic.catalog.operators import OPERATORS, UNARY
 from netmedic.registry import (
     CONFIG_FAMILIES,
     CONFIG_KEYS,

@@ -8,7 +8,7 @@ A condition is one of (YAML as written in catalog files)::
     {some|every|none: {in: P, as: NAME, key_as: NAME?, where: cond?}}
 
 Comparisons look at every non-null value the path reaches and hold when *one* of
-them satisfies the operator (see :data:`OPERATORS`); a missing or null field
+them satisfies the operator (see :mod:`netmedic.catalog.operators`); a missing or null field
 satisfies nothing except ``exists: false``. ``ref`` compares two fields of the
 facts (``{path: unit.start_us, op: lt, ref: dns.resolver.usable_since_us}`` is
 time ordering). ``param`` takes the value from the entry's ``params`` so
@@ -36,6 +36,7 @@ from typing import (
     Union,
 )
 
+from netmedic.catalog.operators import OPERATORS, SET_OPERATORS, UNARY, members
 from netmedic.catalog.paths import Path, PathError, Scope, items, parse_path, resolve
 
 
@@ -47,97 +48,79 @@ class CompileError(ValueError):
         self.field = field
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+# A compiled condition: does it hold in this scope, with these params (and this index)?
+Test = Callable[[Scope, Mapping[str, Any], "Optional[Narrowing]"], bool]
 
 
-def _same_kind(a: Any, b: Any) -> bool:
-    """True/1 and "1"/1 are different values in facts; 1 and 1.0 are the same."""
-    if _is_number(a) and _is_number(b):
-        return True
-    return type(a) is type(b)
+class _Compiled:
+    """A condition that carries its :data:`Test`, made once when it is built.
 
+    The fields stay readable (the join index inspects comparisons); ``test`` is
+    what the matcher runs for each binding, without re-reading the fields.
+    """
 
-def _eq(a: Any, b: Any) -> bool:
-    return _same_kind(a, b) and bool(a == b)
+    test: Test
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "test", self._make_test())
 
-def _ordered(compare: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
-    def op(a: Any, b: Any) -> bool:
-        if (_is_number(a) and _is_number(b)) or (isinstance(a, str) and isinstance(b, str)):
-            return compare(a, b)
-        return False  # "3" < 4 is a question the facts cannot answer
-
-    return op
-
-
-def _members(b: Any) -> List[Any]:
-    return list(b) if isinstance(b, list) else [b]
-
-
-def _in(a: Any, b: Any) -> bool:
-    return any(_eq(a, member) for member in _members(b))
-
-
-def _contains(a: Any, b: Any) -> bool:
-    return isinstance(a, list) and any(_eq(member, b) for member in a)
-
-
-def _contains_any(a: Any, b: Any) -> bool:
-    return isinstance(a, list) and any(_in(member, b) for member in a)
-
-
-def _regex(a: Any, b: Any) -> bool:
-    return isinstance(a, str) and isinstance(b, re.Pattern) and b.search(a) is not None
-
-
-Binary = Callable[[Any, Any], bool]
-
-# Binary operators: (value found at path, operand) → bool.
-OPERATORS: Dict[str, Binary] = {
-    "eq": _eq,
-    "ne": lambda a, b: not _eq(a, b),
-    "lt": _ordered(lambda a, b: bool(a < b)),
-    "le": _ordered(lambda a, b: bool(a <= b)),
-    "gt": _ordered(lambda a, b: bool(a > b)),
-    "ge": _ordered(lambda a, b: bool(a >= b)),
-    "in": _in,
-    "not_in": lambda a, b: not _in(a, b),
-    "contains": _contains,
-    "not_contains": lambda a, b: isinstance(a, list) and not _contains(a, b),
-    "contains_any": _contains_any,
-    "contains_none": lambda a, b: isinstance(a, list) and not _contains_any(a, b),
-    "regex": _regex,
-}
-# Unary operators take a boolean ``value``: exists (reached and not null), empty
-# (an empty list, mapping or string).
-UNARY = ("exists", "empty")
-# Operators whose operand is compared as a whole list rather than element-wise.
-_SET_OPERATORS = frozenset({"in", "not_in", "contains_any", "contains_none"})
+    def _make_test(self) -> Test:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)
-class Compare:
+class Compare(_Compiled):
     path: Path
     op: str
     value: Any = None
     ref: Optional[Path] = None
     param: Optional[str] = None
 
+    def _make_test(self) -> Test:
+        return _compare_test(self)
+
 
 @dataclass(frozen=True)
-class AllOf:
+class AllOf(_Compiled):
     conditions: Tuple[Condition, ...]
 
+    def _make_test(self) -> Test:
+        tests = tuple(part.test for part in self.conditions)
+
+        def all_of(scope: Scope, params: Mapping[str, Any], index: Optional[Narrowing]) -> bool:
+            # A plain loop: cheaper per binding than all() over a generator. Stops at the
+            # first part that fails.
+            for test in tests:  # noqa: SIM110
+                if not test(scope, params, index):
+                    return False
+            return True
+
+        return all_of
+
 
 @dataclass(frozen=True)
-class AnyOf:
+class AnyOf(_Compiled):
     conditions: Tuple[Condition, ...]
 
+    def _make_test(self) -> Test:
+        tests = tuple(part.test for part in self.conditions)
+
+        def any_of(scope: Scope, params: Mapping[str, Any], index: Optional[Narrowing]) -> bool:
+            for test in tests:  # noqa: SIM110 - as all_of; stops at the first part that holds
+                if test(scope, params, index):
+                    return True
+            return False
+
+        return any_of
+
 
 @dataclass(frozen=True)
-class Not:
+class Not(_Compiled):
     condition: Condition
+
+    def _make_test(self) -> Test:
+        test = self.condition.test
+        return lambda scope, params, index: not test(scope, params, index)
 
 
 @dataclass(frozen=True)
@@ -151,9 +134,23 @@ class Loop:
 
 
 @dataclass(frozen=True)
-class Quantified:
+class Quantified(_Compiled):
     kind: str  # some | every | none
     loop: Loop
+
+    def _make_test(self) -> Test:
+        loop, kind = self.loop, self.kind
+
+        def quantified(scope: Scope, params: Mapping[str, Any], index: Optional[Narrowing]) -> bool:
+            matched = (True for _binding in bind(loop, scope, params, index))
+            if kind == "some":
+                return any(matched)
+            if kind == "none":
+                return not any(matched)
+            # every: no item fails the filter (vacuously true over an empty list)
+            return sum(1 for _found in matched) == len(items(loop.over, scope))
+
+        return quantified
 
 
 Condition = Union[Compare, AllOf, AnyOf, Not, Quantified]
@@ -231,28 +228,71 @@ def compile_loop(raw: Mapping[str, Any], field: str, params: Mapping[str, Any]) 
 def _operands(cond: Compare, scope: Scope, params: Mapping[str, Any]) -> List[Any]:
     if cond.ref is not None:
         found = resolve(cond.ref, scope)
-        if cond.op in _SET_OPERATORS:  # compare against the set of everything found
-            return [[member for value in found for member in _members(value)]] if found else []
+        if cond.op in SET_OPERATORS:  # compare against the set of everything found
+            return [[member for value in found for member in members(value)]] if found else []
         return found
     if cond.param is not None:
         return [params[cond.param]]
     return [cond.value]
 
 
-def _compare(cond: Compare, scope: Scope, params: Mapping[str, Any]) -> bool:
-    values = resolve(cond.path, scope)
-    if cond.op == "exists":
-        return bool(values) == bool(cond.value)
-    if cond.op == "empty":
-        sized = [v for v in values if isinstance(v, (list, dict, str))]
-        return any((len(v) == 0) == bool(cond.value) for v in sized)
-    if not values:
-        return False  # a missing field satisfies no comparison
+def _compare_test(cond: Compare) -> Test:
+    """The test of one comparison, specialised to its operator and operand."""
+    values, one = cond.path.values, cond.path.value
+    if cond.op in UNARY:
+        return _unary_test(cond.op, bool(cond.value), values, one)
     operator = OPERATORS[cond.op]
-    operands = _operands(cond, scope, params)
-    if len(values) == 1 and len(operands) == 1:  # most comparisons: one field, one operand
-        return operator(values[0], operands[0])
-    return any(operator(value, operand) for value in values for operand in operands)
+    if one is not None and cond.param is None and cond.op not in SET_OPERATORS:
+        # The usual comparisons: one field against a literal or against one other field.
+        if cond.ref is None:
+            operand = cond.value
+
+            def literal(
+                scope: Scope, params: Mapping[str, Any], index: Optional[Narrowing]
+            ) -> bool:
+                found = one(scope)
+                return found is not None and operator(found, operand)
+
+            return literal
+        other = cond.ref.value
+        if other is not None:
+
+            def field(scope: Scope, params: Mapping[str, Any], index: Optional[Narrowing]) -> bool:
+                found = one(scope)
+                if found is None:
+                    return False
+                operand = other(scope)
+                return operand is not None and operator(found, operand)
+
+            return field
+
+    def general(scope: Scope, params: Mapping[str, Any], index: Optional[Narrowing]) -> bool:
+        found = values(scope)
+        if not found:
+            return False  # a missing field satisfies no comparison
+        operands = _operands(cond, scope, params)
+        return any(operator(value, operand) for value in found for operand in operands)
+
+    return general
+
+
+def _unary_test(
+    op: str,
+    wanted: bool,
+    values: Callable[[Scope], List[Any]],
+    one: Optional[Callable[[Scope], Optional[Any]]],
+) -> Test:
+    """``exists`` (reached and not null) and ``empty`` (an empty list, mapping or string)."""
+    if op == "exists":
+        if one is not None:
+            return lambda scope, params, index: (one(scope) is not None) == wanted
+        return lambda scope, params, index: bool(values(scope)) == wanted
+
+    def empty(scope: Scope, params: Mapping[str, Any], index: Optional[Narrowing]) -> bool:
+        sized = [v for v in values(scope) if isinstance(v, (list, dict, str))]
+        return any((len(v) == 0) == wanted for v in sized)
+
+    return empty
 
 
 def evaluate(
@@ -264,24 +304,7 @@ def evaluate(
     → ``True``. ``index`` (one per diagnosis) finds a loop's items by lookup
     where its ``where`` allows (:mod:`netmedic.catalog.index`); the answer is the same.
     """
-    if isinstance(cond, Compare):
-        return _compare(cond, scope, params)
-    if isinstance(cond, (AllOf, AnyOf)):  # stops at the first part that decides it
-        wanted = isinstance(cond, AnyOf)
-        for part in cond.conditions:
-            if evaluate(part, scope, params, index) == wanted:
-                return wanted
-        return not wanted
-    if isinstance(cond, Not):
-        return not evaluate(cond.condition, scope, params, index)
-    matched = (True for _binding in bind(cond.loop, scope, params, index))
-    if cond.kind == "some":
-        return any(matched)
-    if cond.kind == "none":
-        return not any(matched)
-    # every: no item fails the filter (vacuously true over an empty list)
-    total = len(items(cond.loop.over, scope))
-    return sum(1 for _found in matched) == total
+    return cond.test(scope, params, index)
 
 
 def bind(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _INT = re.compile(r"-?[0-9]+")
@@ -55,9 +55,18 @@ class Path:
     steps: Tuple[Step, ...]
     # Only names and fixed keys or indexes: one value at most.
     plain: bool = field(init=False, compare=False, repr=False)
+    # What the path reaches in a scope (see resolve): one function made per path, so the
+    # matcher does not re-examine the steps for each of 100,000 bindings.
+    values: Callable[[Scope], List[Any]] = field(init=False, compare=False, repr=False)
+    # A plain path's one value or None: ``value(scope)``; None for other paths.
+    value: Optional[Callable[[Scope], Optional[Any]]] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "plain", all(isinstance(s, (str, int)) for s in self.steps))
+        plain = all(isinstance(s, (str, int)) for s in self.steps)
+        object.__setattr__(self, "plain", plain)
+        one = _value_reader(self.root, self.steps) if plain else None
+        object.__setattr__(self, "value", one)
+        object.__setattr__(self, "values", _values_reader(self, one))
 
     def __str__(self) -> str:
         return self.text
@@ -146,16 +155,54 @@ def resolve(path: Path, scope: Scope) -> List[Any]:
 
     ``resolve(parse_path("a[*].b"), {"a": [{"b": 1}, {"b": None}, {}]})`` → ``[1]``.
     """
-    if path.root not in scope:
-        return []
-    if path.plain:  # no [*] or [$...]: at most one value, reached without a generator
-        value = scope[path.root]
-        for step in path.steps:
-            if value is None:
-                break
-            value = _index(value, step)
-        return [] if value is None else [value]
-    return [value for value in _walk(scope[path.root], path.steps, scope) if value is not None]
+    return path.values(scope)
+
+
+def _value_reader(root: str, steps: Tuple[Step, ...]) -> Callable[[Scope], Optional[Any]]:
+    """A plain path's reader: names and fixed keys only, so one value or None."""
+    if not all(isinstance(step, str) for step in steps):
+
+        def indexed(scope: Scope) -> Optional[Any]:
+            found = scope.get(root)
+            for step in steps:
+                if found is None:
+                    return None
+                found = _index(found, step)
+            return found
+
+        return indexed
+
+    def named(scope: Scope) -> Optional[Any]:  # the usual path: names all the way down
+        found = scope.get(root)
+        for step in steps:
+            if type(found) is dict:  # facts are dicts: no ABC check on the common step
+                found = found.get(step)
+            elif found is None:
+                return None
+            else:
+                found = _index(found, step)
+        return found
+
+    return named
+
+
+def _values_reader(
+    path: Path, one: Optional[Callable[[Scope], Optional[Any]]]
+) -> Callable[[Scope], List[Any]]:
+    if one is not None:
+
+        def plain(scope: Scope) -> List[Any]:
+            found = one(scope)
+            return [] if found is None else [found]
+
+        return plain
+
+    def walked(scope: Scope) -> List[Any]:
+        if path.root not in scope:
+            return []
+        return [value for value in _walk(scope[path.root], path.steps, scope) if value is not None]
+
+    return walked
 
 
 def resolve_one(path: Path, scope: Scope) -> Optional[Any]:
