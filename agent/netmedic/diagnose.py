@@ -20,8 +20,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Set
 
 from netmedic.catalog import Catalog, Entry
 from netmedic.catalog.index import JoinIndex
-from netmedic.catalog.matcher import bindings, evaluate
-from netmedic.catalog.template import render, render_value
+from netmedic.catalog.matcher import bindings
+from netmedic.catalog.template import compile_text, compile_value
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATUS_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
@@ -123,16 +123,19 @@ def run_entry(
     by_subject: Dict[str, _Merged] = {}
     base = dict(scope)
     base["params"] = params
+    subject_of = compile_text(entry.subject)
+    evidence_of = [(compile_text(item.text), item.when) for item in entry.evidence]
+    role_vars_of = compile_value(dict(entry.role_vars))
     for bound in bindings(entry.loops, base, params, index):
-        if entry.when is not None and not evaluate(entry.when, bound, params, index):
+        if entry.when is not None and not entry.when.test(bound, params, index):
             continue
-        subject = render(entry.subject, bound)
+        subject = subject_of(bound)
         evidence = [
-            render(item.text, bound)
-            for item in entry.evidence
-            if item.when is None or evaluate(item.when, bound, params, index)
+            text(bound)
+            for text, when in evidence_of
+            if when is None or when.test(bound, params, index)
         ]
-        role_vars = render_value(dict(entry.role_vars), bound)
+        role_vars = role_vars_of(bound)
         found = by_subject.get(subject)
         if found is None:
             by_subject[subject] = _Merged(
@@ -164,6 +167,9 @@ class _Merged:
         self.finding = finding
         self._lines: Set[str] = set()
         self._items: Dict[str, Set[str]] = {}  # list var → its items' canonical JSON
+        # Items added, by identity: a var that is one placeholder (``["{declared}"]``) gives
+        # the same object for every binding. They stay in the finding, so no id is reused.
+        self._added: Set[int] = set()
 
     def add(self, evidence: List[str], role_vars: Mapping[str, Any]) -> None:
         for line in evidence:
@@ -179,15 +185,18 @@ class _Merged:
             if isinstance(current, list) and isinstance(value, list):
                 seen = self._items[key]
                 for item in value:
+                    if id(item) in self._added:
+                        continue
                     text = _canonical(item)
                     if text not in seen:
                         seen.add(text)
+                        self._added.add(id(item))
                         current.append(item)
 
 
-def _canonical(value: Any) -> str:
-    """Equal JSON values, equal text: ``{"b": 1, "a": 2}`` → ``'{"a": 2, "b": 1}'``."""
-    return json.dumps(value, sort_keys=True, default=str)
+# Equal JSON values, equal text: ``{"b": 1, "a": 2}`` → ``'{"a": 2, "b": 1}'``
+# (one encoder, not one per call as json.dumps with options makes).
+_canonical = json.JSONEncoder(sort_keys=True, default=str).encode
 
 
 def diagnose(

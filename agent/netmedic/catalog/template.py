@@ -7,22 +7,25 @@ index syntax would let catalog text reach into Python objects.
 
 A remediation var whose whole value is one placeholder keeps the value's type:
 ``"{declared.port}"`` → ``1900`` (an int), so role vars stay typed.
+
+Templates are compiled once into functions of the scope (:func:`compile_text`,
+:func:`compile_value`): a finding on a port shared by 100,000 sockets fills the
+same few templates 100,000 times, and then only reads the fields.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
-from netmedic.catalog.paths import Path, PathError, Scope, parse_path, resolve
+from netmedic.catalog.paths import Path, PathError, Scope, parse_path
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}|]+)(?:\|([^{}]*))?\}")
 UNKNOWN = "unknown"
 
-# A template cut into literal text and placeholders (path, fallback or None).
-Piece = Union[str, Tuple[Path, Optional[str]]]
-_CUT: Dict[str, Tuple[Piece, ...]] = {}  # a catalog has a few hundred templates, each
-# rendered once per finding or holder (100,000 times on a port shared by 100,000 sockets)
+Text = Callable[[Scope], str]  # a compiled template
+Filler = Callable[[Scope], Any]  # a compiled remediation var
+_TEXTS: Dict[str, Text] = {}  # a catalog has a few hundred templates
 
 
 def placeholders(template: str) -> List[str]:
@@ -57,68 +60,110 @@ def _nested(value: Any) -> str:
     return format_value(value)
 
 
-def cut(template: str) -> Tuple[Piece, ...]:
-    """``"{p.port}/{p.proto|tcp}"`` → ``((Path p.port, None), "/", (Path p.proto, "tcp"))``.
-
-    Cut once per template and kept: rendering then only resolves the paths.
-    """
-    pieces = _CUT.get(template)
-    if pieces is not None:
-        return pieces
-    found: List[Piece] = []
+def compile_text(template: str) -> Text:
+    """``compile_text("{p.port}/{p.proto|tcp}")({"p": {"port": 53}})`` → ``"53/tcp"``."""
+    text = _TEXTS.get(template)
+    if text is not None:
+        return text
+    parts: List[Union[str, Text]] = []  # literal text, or a placeholder's filler
     end = 0
     for match in _PLACEHOLDER.finditer(template):
-        found.append(template[end : match.start()])
+        parts.append(template[end : match.start()])
         if match.group(1) is None:
-            found.append(match.group()[0])  # "{{" → "{", "}}" → "}"
+            parts.append(match.group()[0])  # "{{" → "{", "}}" → "}"
         else:
-            found.append((parse_path(match.group(1).strip()), match.group(2)))
+            parts.append(_placeholder(parse_path(match.group(1).strip()), match.group(2)))
         end = match.end()
-    found.append(template[end:])
-    pieces = tuple(piece for piece in found if piece != "")
-    if len(_CUT) < 4096:
-        _CUT[template] = pieces
-    return pieces
+    parts.append(template[end:])
+    parts = [part for part in parts if part != ""]
+
+    def filled(scope: Scope) -> str:
+        return "".join([part if isinstance(part, str) else part(scope) for part in parts])
+
+    if len(_TEXTS) < 4096:
+        _TEXTS[template] = filled
+    return filled
+
+
+def _placeholder(path: Path, fallback: Optional[str]) -> Text:
+    """``{path}`` or ``{path|fallback}`` as text: one value as it reads, several as a list."""
+    missing = UNKNOWN if fallback is None else fallback
+    one = path.value
+    if one is not None:  # a plain path: one value or none
+
+        def single(scope: Scope) -> str:
+            found = one(scope)
+            return missing if found is None else format_value(found)
+
+        return single
+
+    def every(scope: Scope) -> str:
+        found = path.values(scope)
+        if not found:
+            return missing
+        return format_value(found[0] if len(found) == 1 else found)
+
+    return every
+
+
+def compile_value(value: Any) -> Filler:
+    """A vars structure whose strings are templates; a lone placeholder keeps its type.
+
+    ``compile_value({"port": "{d.port}", "note": "port {d.port}"})`` applied to a
+    scope where ``d.port = 1900`` → ``{"port": 1900, "note": "port 1900"}``.
+    """
+    if isinstance(value, str):
+        match = _PLACEHOLDER.fullmatch(value)
+        if match is None or match.group(1) is None:
+            return compile_text(value)
+        return _typed(parse_path(match.group(1).strip()), match.group(2))
+    if isinstance(value, list):
+        items = [compile_value(item) for item in value]
+        return lambda scope: [item(scope) for item in items]
+    if isinstance(value, Mapping):
+        fields = [(str(key), compile_value(item)) for key, item in value.items()]
+        return lambda scope: {key: item(scope) for key, item in fields}
+    return lambda scope: value
+
+
+def _typed(path: Path, fallback: Optional[str]) -> Filler:
+    """A var that is one placeholder: the value itself (None when missing: an explicit null)."""
+    if "[*]" in path.text:  # a wildcard always gives a list, maybe empty
+        return path.values
+    one = path.value
+    if one is not None:
+
+        def single(scope: Scope) -> Any:
+            found = one(scope)
+            return fallback if found is None else found
+
+        return single
+
+    def first(scope: Scope) -> Any:
+        found = path.values(scope)
+        return found[0] if found else fallback
+
+    return first
 
 
 def render(template: str, scope: Scope) -> str:
     """``render("{p.port}/{p.proto}", {"p": {"port": 1900, "proto": "udp"}})`` → ``"1900/udp"``."""
-    text: List[str] = []
-    for piece in cut(template):
-        if isinstance(piece, str):
-            text.append(piece)
-            continue
-        path, fallback = piece
-        values = resolve(path, scope)
-        if not values:
-            text.append(UNKNOWN if fallback is None else fallback)
-        else:
-            text.append(format_value(values[0] if len(values) == 1 else values))
-    return "".join(text)
+    return compile_text(template)(scope)
 
 
 def render_value(value: Any, scope: Scope) -> Any:
-    """Render every string inside a vars structure; a lone placeholder keeps its type.
-
-    ``{"port": "{d.port}", "note": "port {d.port}"}`` with ``d.port = 1900``
-    → ``{"port": 1900, "note": "port 1900"}``.
-    """
-    if isinstance(value, str):
-        pieces = cut(value)
-        if len(pieces) == 1 and not isinstance(pieces[0], str):
-            path, fallback = pieces[0]
-            found = resolve(path, scope)
-            if "[*]" in path.text:  # a wildcard always gives a list, maybe empty
-                return found
-            if not found:
-                return fallback  # None when no fallback: an explicit null
-            return found[0]
-        return render(value, scope)
-    if isinstance(value, list):
-        return [render_value(item, scope) for item in value]
-    if isinstance(value, Mapping):
-        return {str(k): render_value(v, scope) for k, v in value.items()}
-    return value
+    """:func:`compile_value` applied once: ``render_value("{d.list[*]}", {"d": {"list": [1]}})``
+    → ``[1]``."""
+    return compile_value(value)(scope)
 
 
-__all__ = ["PathError", "check_template", "format_value", "placeholders", "render", "render_value"]
+__all__ = [
+    "PathError",
+    "check_template",
+    "compile_text",
+    "compile_value",
+    "format_value",
+    "placeholders",
+    "render",
+    "render_value",
+]
