@@ -15,6 +15,8 @@ from typing import Any, Dict, List
 import pytest
 import yaml
 from ansible_rulebook import rules_parser
+from ansible_rulebook.collection import find_collection
+from ansible_rulebook.conf import settings
 from ansible_rulebook.validators import Validate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,20 +158,31 @@ def test_bad_arguments_fail_before_any_poll(args: Dict[str, Any], message: str) 
         run(PLUGIN.main(queue, args))
 
 
-def test_rulebook_is_valid_and_runs_the_site_flow_for_the_event() -> None:
+def test_rulebook_is_valid_and_runs_the_site_flow_for_the_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # ansible-rulebook resolves the FQCN source through `ansible-galaxy collection list`
+    # (the venv's, as on PATH in a run), under the checkout's ansible.cfg: this checkout.
+    monkeypatch.setattr(
+        settings, "ansible_galaxy_path", str(Path(sys.executable).parent / "ansible-galaxy")
+    )
+    monkeypatch.setenv("ANSIBLE_CONFIG", str(ROOT / "ansible.cfg"))
+    find_collection.cache_clear()
     data = yaml.safe_load(RULEBOOK.read_text())
     Validate.rulebook(data)  # ansible-rulebook's own JSON schema
     (ruleset,) = rules_parser.parse_rule_sets(data, {"netmedic_eda_hosts": ["ws1"]})
     (source,) = ruleset.sources
-    assert source.source_name == "netmedic_findings"
+    assert source.source_name == "netmedic.remediation.netmedic_findings"
     assert set(source.source_args) == {"hosts", "command", "interval"}
     remediate, error = ruleset.rules
     (action,) = remediate.actions
     assert action.action == "run_playbook"
     assert action.action_args == {
-        "name": "playbooks/site.yml",
+        "name": "netmedic.remediation.site",
         "extra_vars": {"netmedic_hosts": "{{ event.netmedic.host }}",
                        "netmedic_only": ["{{ event.netmedic.id }}"]},
     }  # fmt: skip
-    assert (ROOT / action.action_args["name"]).is_file()
+    # The collection's own: the source and the playbook its FQCNs name are in this tree.
+    assert (ROOT / "playbooks" / "site.yml").is_file()
+    assert SOURCE.is_file()
     assert error.actions[0].action == "debug"
