@@ -1,8 +1,8 @@
 """Every shipped catalog entry is proven by its own fixture file, found rather than listed.
 
 ``agent/tests/fixtures/catalog/<entry id>.yml`` names the facts the entry must fire on
-(with the subjects it must report) and the look-alikes it must stay silent on, as
-paths under agent/tests/fixtures/. Adding an incident to an existing role is the
+(with the subjects it must report, and optionally text its evidence must and must not
+carry) and the look-alikes it must stay silent on, as paths under agent/tests/fixtures/. Adding an incident to an existing role is the
 catalog file and this fixture (docs/design.md, "Adding an incident").
 """
 
@@ -34,11 +34,15 @@ def cases(kind: str) -> List[Tuple[str, Dict[str, Any]]]:
 
 
 def findings_of(entry_id: str, case: Dict[str, Any]) -> List[str]:
+    return sorted(f.subject for f in diagnosed(entry_id, case))
+
+
+def diagnosed(entry_id: str, case: Dict[str, Any]) -> List[Any]:
     facts = json.loads((FIXTURES / case["facts"]).read_text())
     config = yaml.safe_load((FIXTURES / case["config"]).read_text()) if case.get("config") else {}
     result = diagnose(facts, CATALOG, config, only=[entry_id])
     assert result.skipped == [], f"{entry_id} not evaluated on {case['facts']}: {result.skipped}"
-    return sorted(f.subject for f in result.findings)
+    return result.findings
 
 
 @pytest.mark.parametrize("entry_id", SHIPPED)
@@ -51,7 +55,13 @@ def test_every_shipped_entry_has_its_fixture(entry_id: str) -> None:
 
 @pytest.mark.parametrize(("entry_id", "case"), cases("fires_on"))
 def test_entry_fires_on_its_facts(entry_id: str, case: Dict[str, Any]) -> None:
-    assert findings_of(entry_id, case) == sorted(case["subjects"])
+    findings = diagnosed(entry_id, case)
+    assert sorted(f.subject for f in findings) == sorted(case["subjects"])
+    evidence = "\n".join(line for f in findings for line in f.evidence)
+    for text in case.get("evidence", []):
+        assert text in evidence, f"{entry_id} on {case['facts']}: no {text!r} in {evidence}"
+    for text in case.get("not_evidence", []):
+        assert text not in evidence, f"{entry_id} on {case['facts']}: {text!r} in {evidence}"
 
 
 @pytest.mark.parametrize(("entry_id", "case"), cases("silent_on"))
