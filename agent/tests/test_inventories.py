@@ -1,17 +1,23 @@
 """The shipped inventories load through the flow's own validation: a shipped example can
-never fail on its group's variables again (the roles' argument specs, netmedic_policy)."""
+never fail on its group's variables again (the roles' argument specs, the declared ports'
+plans, netmedic_policy, and the agent's config schema for netmedic_agent_config)."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, Dict
 
 import pytest
 
+from netmedic.config import checked
+
 ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+ANSIBLE = Path(sys.executable).parent / "ansible"
 PLAYBOOK = ROOT / "agent" / "tests" / "playbooks" / "validate-inventory.yml"
 # Every role with argument specs, found rather than listed.
 ROLES = sorted(p.parent.parent.name for p in ROOT.glob("roles/*/meta/argument_specs.yml"))
@@ -44,3 +50,41 @@ def test_a_bad_variable_fails_naming_it(tmp_path: Path) -> None:
     out = validate(str(inventory))
     assert out.returncode != 0
     assert "netmedic_agent_facts_d" in out.stdout
+
+
+def agent_configs(inventory: str) -> Dict[str, Any]:
+    """Each host's netmedic_agent_config as a play would template it (ansible's debug)."""
+    out = subprocess.run(
+        [str(ANSIBLE), "-i", inventory, "all", "-m", "ansible.builtin.debug",
+         "-a", "var=netmedic_agent_config"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120, check=True,
+        env={**os.environ, "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "json"},
+    )  # fmt: skip
+    (task,) = json.loads(out.stdout)["plays"][0]["tasks"]
+    return {host: result["netmedic_agent_config"] for host, result in task["hosts"].items()}
+
+
+@pytest.mark.parametrize("inventory", ["example", "lab", "local"])
+def test_every_hosts_agent_config_passes_the_agents_schema(inventory: str) -> None:
+    configs = agent_configs(f"inventories/{inventory}")
+    declared = {h: c for h, c in configs.items() if isinstance(c, dict)}  # else: not set
+    assert declared or inventory == "local", f"{inventory}: no host declares netmedic_agent_config"
+    for host, config in declared.items():
+        _used, errors = checked(config, f"{inventory}/{host}: netmedic_agent_config")
+        assert errors == [], [str(e) for e in errors]
+
+
+def test_a_declared_port_with_an_unknown_holder_profile_fails_naming_it(tmp_path: Path) -> None:
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(
+        "all:\n  hosts:\n    h1:\n      ansible_connection: local\n"
+        "      netmedic_agent_config:\n        ports:\n"
+        "          - {port: 1900, proto: udp, owner: {container: airconnect},"
+        " on_conflict: reconfigure, holders: [plexmediaserver.service], profile: plex}\n"
+    )
+    out = validate(str(inventory))
+    assert out.returncode != 0
+    assert (
+        "netmedic_agent_config.ports[0].profile: 'plex' is not in port_conflicts_holder_profiles"
+        in out.stdout
+    )
