@@ -143,6 +143,8 @@ def test_malformed_operator_file_is_rejected_naming_file_and_field(tmp_path: Pat
                          "for_each: [{in: ports.sockets, as: ports}]"), "match.for_each[0].as",
          "reserved"),
         ("id: not-shipped\nenabled: false\n", "match", "no entry 'not-shipped' to patch"),
+        (MINIMAL.replace("vars: {}", "vars: {port_conflicts_allow_destructive: true}"),
+         "remediation.vars.port_conflicts_allow_destructive", "cannot approve destructive"),
     ],
 )  # fmt: skip
 def test_rejections_name_the_field(tmp_path: Path, text: str, field: str, fragment: str) -> None:

@@ -2,8 +2,9 @@
 
 ``agent/tests/fixtures/catalog/<entry id>.yml`` names the facts the entry must fire on
 (with the subjects it must report, and optionally text its evidence must and must not
-carry) and the look-alikes it must stay silent on, as paths under agent/tests/fixtures/. Adding an incident to an existing role is the
-catalog file and this fixture (docs/design.md, "Adding an incident").
+carry) and the look-alikes it must stay silent on, as paths under agent/tests/fixtures/.
+Adding an incident to an existing role is the catalog file, this fixture and the id in
+the role's handles (docs/design.md, "Adding an incident").
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Contract: every catalog remediation names a real role and only variables that role accepts.
+"""Contract: every catalog remediation names a real role that handles its id, and only
+variables that role accepts.
 
 A finding's `remediation.vars` are handed to the role by playbooks/site.yml; a
 name the role's meta/argument_specs.yml does not know would be dropped or
@@ -58,3 +59,13 @@ def test_remediation_vars_are_options_of_the_role(entry_id: str) -> None:
             continue
         problems.extend(unknown_keys(value, options[name], name))
     assert not problems, f"{entry_id}: {role} does not accept {problems}"
+
+
+@pytest.mark.parametrize("entry_id", sorted(CATALOG.entries))
+def test_the_role_handles_the_entry(entry_id: str) -> None:
+    # A role acts only on the ids it lists (and asks the agent for them when run on its
+    # own): an entry its role does not list would be planned, then dropped or refused.
+    role = CATALOG.entries[entry_id].role
+    role_vars = yaml.safe_load((ROLES / role / "vars" / "main.yml").read_text())
+    handles = [item["id"] for item in role_vars[f"__{role}_handles"]]
+    assert entry_id in handles, f"{entry_id}: add it to roles/{role}/vars/main.yml __{role}_handles"

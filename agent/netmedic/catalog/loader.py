@@ -137,6 +137,7 @@ def compile_entry(raw: Mapping[str, Any], source: str) -> Entry:
         )
         _check_bindings(match)
         _check_templates(raw)
+        _check_no_grant(raw["remediation"]["vars"])
     except CompileError as exc:
         raise CatalogError(source, exc.field, str(exc).split(": ", 1)[1]) from exc
     return Entry(
@@ -184,6 +185,17 @@ def _check_bindings(match: Mapping[str, Any]) -> None:
                 visit(child, f"{field_name}[{i}]")
 
     visit(match, "match")
+
+
+def _check_no_grant(role_vars: Mapping[str, Any]) -> None:
+    """An entry describes a fix; whether a destructive one runs is the operator's policy."""
+    for name in role_vars:
+        if str(name).endswith("_allow_destructive"):
+            raise CompileError(
+                f"remediation.vars.{name}",
+                "a catalog entry cannot approve destructive steps; netmedic_plan decides"
+                " them from netmedic_policy (and the inventory's role variables)",
+            )
 
 
 def _check_templates(raw: Mapping[str, Any]) -> None:
