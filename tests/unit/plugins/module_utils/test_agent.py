@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any, Dict, Iterator
 
 import pytest
+import yaml
+from ansible_collections.netmedic.remediation.plugins.doc_fragments.agent import ModuleDocFragment
 from ansible_collections.netmedic.remediation.plugins.module_utils import agent
 
 
@@ -66,3 +68,18 @@ def test_import_agent_fails_the_task_saying_how_to_install_it(fake_agent: Path) 
         agent.import_agent(module, "no_such_module")
     assert module.failed["msg"].startswith(f"netmedic agent not found under {fake_agent}")
     assert "netmedic.remediation.netmedic_agent role or set agent_path" in module.failed["msg"]
+
+
+def test_the_agent_path_default_is_one_value_everywhere() -> None:
+    # The install location every role and playbook reads is netmedic_agent_path (the
+    # netmedic_agent role's default); the modules' fallback and the docs must say the same.
+    root = Path(__file__).resolve().parents[4]
+    role = root / "roles" / "netmedic_agent"
+    role_default = yaml.safe_load((role / "defaults" / "main.yml").read_text())
+    spec = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())
+    documented = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"]["agent_path"]
+    assert {
+        role_default["netmedic_agent_path"],
+        spec["argument_specs"]["main"]["options"]["netmedic_agent_path"]["default"],
+        documented["default"],
+    } == {agent.DEFAULT_AGENT_PATH}
