@@ -94,8 +94,8 @@ def cmd_diagnose(args: Sequence[str], out: TextIO, ctx: Optional[Context] = None
 def _json(doc: object, pretty: bool) -> str:
     """JSON as ``netmedic facts`` writes it: indented on a terminal, compact for programs.
 
-    The indented encoder is json's Python one: at 100,000 holders of one port it cost
-    seconds that a program reading the answer has no use for.
+    The indented encoder is json's pure-Python one, slow on a large answer whose
+    indentation a program reading it has no use for.
     """
     return "".join(output.render(doc, "json", pretty))
 

@@ -162,8 +162,8 @@ def probe_api(spec: Mapping[str, Any]) -> Facts:
     except (TypeError, ValueError) as exc:
         facts["error"] = str(exc)
         return facts
-    # Only here: http.client and the ssl it pulls in cost ~20 ms of start-up, which a
-    # host that declares no API would pay on every `netmedic facts`.
+    # Only here: http.client and the ssl it pulls in are a large share of start-up, which
+    # a host that declares no API would pay on every `netmedic facts`.
     import http.client  # noqa: PLC0415
 
     answered = False
