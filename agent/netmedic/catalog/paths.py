@@ -175,7 +175,7 @@ def _value_reader(root: str, steps: Tuple[Step, ...]) -> Callable[[Scope], Optio
     def named(scope: Scope) -> Optional[Any]:  # the usual path: names all the way down
         found = scope.get(root)
         for step in steps:
-            if type(found) is dict:  # facts are dicts: no ABC check on the common step
+            if isinstance(found, dict):  # facts are dicts: no Mapping ABC check on this step
                 found = found.get(step)
             elif found is None:
                 return None
