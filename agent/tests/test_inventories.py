@@ -1,6 +1,7 @@
-"""The shipped inventories load through the flow's own validation: a shipped example can
-never fail on its group's variables again (the roles' argument specs, the declared ports'
-plans, netmedic_policy, and the agent's config schema for netmedic_agent_config)."""
+"""The shipped inventories load through the flow's own check (site.yml's first play,
+playbooks/plays/check-inventory.yml: the roles' argument specs, the declared ports' plans,
+netmedic_policy, the run's settings) and the agent's config schema: a shipped example can
+never fail on its group's variables again, and a bad variable stops a run naming it."""
 
 from __future__ import annotations
 
@@ -18,15 +19,15 @@ from netmedic.config import checked
 ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 ANSIBLE = Path(sys.executable).parent / "ansible"
-PLAYBOOK = ROOT / "agent" / "tests" / "playbooks" / "validate-inventory.yml"
+PLAYBOOK = ROOT / "playbooks" / "plays" / "check-inventory.yml"
+SITE = ROOT / "playbooks" / "site.yml"
 # Every role with argument specs, found rather than listed.
 ROLES = sorted(p.parent.parent.name for p in ROOT.glob("roles/*/meta/argument_specs.yml"))
 
 
-def validate(inventory: str) -> subprocess.CompletedProcess[str]:
-    roles = json.dumps({"validate_roles": ROLES})
+def validate(inventory: str, playbook: Path = PLAYBOOK) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", inventory, str(PLAYBOOK), "-e", roles],
+        [str(ANSIBLE_PLAYBOOK), "-i", inventory, str(playbook)],
         capture_output=True, text=True, cwd=ROOT, timeout=300, check=False,
     )  # fmt: skip
 
@@ -40,16 +41,29 @@ def test_every_host_of_a_shipped_inventory_validates(inventory: str) -> None:
     assert ROLES and all(f"(item={role})" in out.stdout for role in ROLES), out.stdout[-3000:]
 
 
-def test_a_bad_variable_fails_naming_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("host_vars", "named"),
+    [
+        ("netmedic_policy: {allow_destructive: some-id}",
+         "netmedic_policy.allow_destructive must be a list of finding ids, got the string"),
+        ('netmedic_policy: "yes"', "netmedic_policy must be a mapping"),
+        ("netmedic_agent_facts_d: maybe", "netmedic_agent_facts_d"),
+        ("netmedic_serial: lots", "netmedic_serial a count or a percentage"),
+        ("netmedic_only: declared-port-held-by-other", "netmedic_only a list of finding ids"),
+    ],
+)  # fmt: skip
+def test_a_bad_variable_stops_the_run_naming_it(tmp_path: Path, host_vars: str, named: str) -> None:
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(
         "all:\n  hosts:\n    h1:\n      ansible_connection: local\n"
-        "      netmedic_policy: {allow_destructive: some-id}\n"
-        "      netmedic_agent_facts_d: maybe\n"
+        f"      {host_vars}\n    h2:\n      ansible_connection: local\n"
     )
-    out = validate(str(inventory))
+    out = validate(str(inventory), SITE)  # the real run: it must stop before any host
     assert out.returncode != 0
-    assert "netmedic_agent_facts_d" in out.stdout
+    assert named in out.stdout, out.stdout[-3000:]
+    # Neither host was diagnosed, planned or changed: the run stopped at its check.
+    assert "PLAY [Diagnose, plan and remediate]" not in out.stdout, out.stdout[-3000:]
+    assert "PLAY [Start the run]" not in out.stdout, out.stdout[-3000:]
 
 
 def agent_configs(inventory: str) -> Dict[str, Any]:
