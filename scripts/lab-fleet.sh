@@ -4,10 +4,10 @@
 #                               site.yml (with one host that does not exist) → facts.yml →
 #                               site.yml again → verify; then the target-set guards and the loop
 #                               breaker: the audit log rotated, the VPN incident planted again,
-#                               escalated
+#                               escalated, and an incident playbook (globalprotect_reap.yml) run
 #   scripts/lab-fleet.sh down   remove the fleet's containers
 # NETMEDIC_LAB_LIMIT limits the fleet (an ansible --limit pattern; make test uses a smaller one).
-# Reports: .lab/fleet/{site-check,site,after,site-again,site-escalate}/ ; logs: .lab/fleet/<step>.log
+# Reports: .lab/fleet/{site-check,site,after,site-again,site-escalate,incident}/ ; logs: .lab/fleet/<step>.log
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -104,6 +104,11 @@ up() {
     -e '{"netmedic_policy": {"auto": ["process_reaper"], "allow_destructive": ["lingering-client-processes"],
          "max_fixes": 1, "window_hours": 24}}'
   step verify-escalation playbooks/lab/verify-escalation.yml -e lab_reports="$PWD/$out"
+  # An incident playbook is site.yml for its finding: under the lab's own policy (3 fixes
+  # a day) it fixes the lingering processes again and records its remediate line.
+  step incident playbooks/globalprotect_reap.yml -e netmedic_targets=lab_lingering_vpn \
+    -e netmedic_report_dir="$PWD/$out/incident"
+  step verify-incident playbooks/lab/verify-incident.yml -e lab_reports="$PWD/$out"
   echo "=== the fleet report of the fixing run ($out/site/summary.md)"
   cat "$out/site/summary.md"
 }
