@@ -29,17 +29,27 @@ def proc_text(raw: bytes) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
-def parse_stat(text: str) -> Tuple[str, int, int]:
-    """(comm, ppid, start ticks) from ``/proc/PID/stat``; comm may hold spaces and ")".
+def stat_fields(text: str) -> Tuple[str, List[str]]:
+    """``/proc/PID/stat`` split: (comm, the fields after it, from field 3, state, on).
 
-    ``"812 (my (odd) name) S 1 812 812 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 4242 ..."``
-    → ``("my (odd) name", 1, 4242)``. Raises ValueError when malformed.
+    comm may itself hold spaces and ``)``, so the split is at the last ``)``:
+    ``"812 (my (odd) name) S 1 812 ..."`` → ``("my (odd) name", ["S", "1", "812", ...])``.
+    Raises ValueError when there is no comm in parentheses.
     """
     open_paren = text.index("(")
     close_paren = text.rindex(")")
-    rest = text[close_paren + 2 :].split()
-    # rest[0] is field 3 (state): ppid is field 4, starttime field 22.
-    return text[open_paren + 1 : close_paren], int(rest[1]), int(rest[19])
+    return text[open_paren + 1 : close_paren], text[close_paren + 1 :].split()
+
+
+def parse_stat(text: str) -> Tuple[str, int, int]:
+    """(comm, ppid, start ticks) from ``/proc/PID/stat``.
+
+    ``"812 (my (odd) name) S 1 812 812 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 4242 ..."``
+    → ``("my (odd) name", 1, 4242)``. Raises ValueError or IndexError when malformed.
+    """
+    comm, fields = stat_fields(text)
+    # fields[0] is field 3 (state): ppid is field 4, starttime field 22.
+    return comm, int(fields[1]), int(fields[19])
 
 
 def parse_comm(raw: bytes) -> str:

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
-from netmedic.procfs import proc_text
+from netmedic.procfs import proc_text, stat_fields
 
 TUN_DEVICE = "/dev/net/tun"
 COMM_LEN = 15  # the kernel cuts /proc/PID/comm at 15 characters
@@ -50,16 +50,13 @@ def start_seconds(ticks: int) -> float:
 
 def parse_stat(text: str) -> ProcStat:
     """``"42 (gp (x) y) S 1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 4242"``
-    → ``ProcStat("gp (x) y", "S", 1, 4194560, 4242)``.
-
-    comm may itself hold spaces and ``)``, so split at the last ``)``; raises
-    ValueError or IndexError when the text is malformed.
+    → ``ProcStat("gp (x) y", "S", 1, 4194560, 4242)``; raises ValueError or IndexError
+    when the text is malformed (the split is :func:`netmedic.procfs.stat_fields`).
     """
-    head, _paren, tail = text.rpartition(")")
-    fields = tail.split()
+    comm, fields = stat_fields(text)
     # fields[0] is field 3 (state): ppid is field 4, flags field 9, starttime field 22.
     return ProcStat(
-        comm=head.partition("(")[2],
+        comm=comm,
         state=fields[0],
         ppid=int(fields[1]),
         flags=int(fields[6]),
