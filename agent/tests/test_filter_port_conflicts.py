@@ -316,3 +316,24 @@ def test_mask_goes_ahead_for_a_vendor_unit_or_an_existing_mask() -> None:
     ]
     result = F["port_conflicts_refuse_unmaskable"]([vendor, masked], stats)
     assert [e["decision"] for e in result] == ["mask_holder", "mask_holder"]
+
+
+def test_each_hosts_declaration_is_checked_with_its_own_profiles_and_named_by_host() -> None:
+    plex = {"port": 1900, "proto": "udp", "owner": {"container": "airconnect"},
+            "on_conflict": "reconfigure", "holders": ["plexmediaserver.service"],
+            "profile": "plex"}  # fmt: skip
+    problems = F["port_conflicts_declaration_problems"](
+        {
+            "media": {"ports": [plex]},
+            "custom": {"ports": [plex]},  # its inventory defines a profile named plex
+            "plain": {"units": ["a.service"]},  # declares no ports
+            "broken": {"ports": "1900"},
+        },
+        FIXED,
+        {"media": PROFILES, "custom": {"plex": PROFILES["plexmediaserver"]}, "plain": {}},
+    )
+    assert problems == [
+        "media: netmedic_agent_config.ports[0].profile: 'plex' is not in port_conflicts_holder_"
+        "profiles (plexmediaserver)",
+        "broken: netmedic_agent_config.ports must be a list, got '1900'",
+    ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.netmedic.remediation.plugins.module_utils.port_plan import (
+    declaration_problems,
     owner_label,
     plan_problems,
 )
@@ -313,6 +314,7 @@ class FilterModule:
         return {
             "port_conflicts_intake": intake,
             "port_conflicts_problems": plan_problems,
+            "port_conflicts_declaration_problems": declaration_problems,
             "port_conflicts_decide": decide,
             "port_conflicts_refuse_unmaskable": refuse_unmaskable,
         }

@@ -4,7 +4,8 @@
 """A port's plan entry (``netmedic_agent_config.ports[i]``, ``port_conflicts_plan[i]``) checked
 before any change: what the port_conflicts role's filters refuse, one message per problem.
 
-Pure functions over plain data, used by the role's filters (``port_conflicts_problems``).
+Pure functions over plain data, used by the role's filters (``port_conflicts_problems``,
+``port_conflicts_declaration_problems``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,29 @@ def plan_problems(
             problems.append(f"{name}: a mapping {{port, proto, owner, ...}}, got {entry!r}")
             continue
         problems.extend(_entry_problems(name, entry, fixed_by_key, profiles))
+    return problems
+
+
+def declaration_problems(
+    configs: Mapping[str, Any],
+    fixed: Sequence[Mapping[str, Any]],
+    profiles: Mapping[str, Mapping[str, Any]],
+) -> List[str]:
+    """The problems of the ports each host declares, each named by host and place.
+
+    ``{"h1": {"ports": [{"port": 0}]}}`` → ``["h1: netmedic_agent_config.ports[0].port: 0
+    is not a port (1-65535)"]``; ``profiles`` holds each host's holder profiles.
+    """
+    problems: List[str] = []
+    for host, config in configs.items():
+        ports = config.get("ports") if isinstance(config, Mapping) else None
+        if ports is None:
+            continue
+        if not isinstance(ports, list):
+            problems.append(f"{host}: netmedic_agent_config.ports must be a list, got {ports!r}")
+            continue
+        labels = [f"{host}: netmedic_agent_config.ports[{i}]" for i in range(len(ports))]
+        problems.extend(plan_problems(ports, fixed, profiles.get(host) or {}, labels))
     return problems
 
 
